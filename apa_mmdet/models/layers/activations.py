@@ -1,0 +1,140 @@
+# Copyright (c) apa_mmdet contributors.
+"""APA and AGLU activation layers, registered where mmcv keeps activations.
+
+Registered in mmengine's root ``MODELS`` (like mmcv's ``ReLU``/``SiLU``), so
+``dict(type='APA')`` and ``dict(type='AGLU', num_parameters=C)`` build through
+mmdet's ``MODELS``, mmcv's ``build_activation_layer`` and ``ConvModule``, with
+or without a default scope.
+"""
+import numbers
+from typing import Tuple, Union
+
+import torch
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from .apa_function import aglu, apa
+
+InitValue = Union[float, Tuple[float, float]]
+
+
+def _validate_init(name: str, value: InitValue, positive: bool) -> tuple:
+    """Return ``value`` as a (low, high) range, or raise ``ValueError``."""
+    if isinstance(value, numbers.Real):
+        low = high = float(value)
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, numbers.Real) for v in value)):
+        low, high = float(value[0]), float(value[1])
+    else:
+        raise ValueError(f'{name} must be a number or a (low, high) pair, '
+                         f'got {value!r}')
+    if low > high:
+        raise ValueError(f'{name}={value!r}: low must not exceed high')
+    if positive and (low < 0 or high <= 0):
+        raise ValueError(
+            f'{name}={value!r}: λ must be positive (a range may start at 0, '
+            f'as the official U(0, 1); λ is floored at 1e-4 in the forward)')
+    return low, high
+
+
+class _AdaptiveActivation(nn.Module):
+    """Owns λ (``lambda_param``) and κ (``kappa_param``): scalar or per channel.
+
+    Args:
+        num_parameters (int): 1 for scalar λ, κ (official), or the channel
+            count C for per-channel parameters on dimension 1. Defaults to 1.
+        lambda_init (float | tuple[float, float]): Constant initial λ, or a
+            (low, high) range for a uniform draw. Must be positive.
+        kappa_init (float | tuple[float, float]): Constant initial κ, or a
+            (low, high) range for a uniform draw.
+        inplace (bool): Accepted for ``ConvModule``/``SELayer`` compatibility
+            and ignored: the layer is never in-place. Defaults to False.
+    """
+
+    def __init__(self, num_parameters: int, lambda_init: InitValue,
+                 kappa_init: InitValue, inplace: bool) -> None:
+        super().__init__()
+        if (isinstance(num_parameters, bool)
+                or not isinstance(num_parameters, numbers.Integral)
+                or num_parameters < 1):
+            raise ValueError('num_parameters must be an integer >= 1, got '
+                             f'{num_parameters!r}')
+        self.num_parameters = int(num_parameters)
+        self.lambda_init = _validate_init('lambda_init', lambda_init, True)
+        self.kappa_init = _validate_init('kappa_init', kappa_init, False)
+        self.lambda_param = nn.Parameter(torch.empty(self.num_parameters))
+        self.kappa_param = nn.Parameter(torch.empty(self.num_parameters))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw λ and κ from their configured initial ranges."""
+        with torch.no_grad():
+            self.lambda_param.uniform_(*self.lambda_init)
+            self.kappa_param.uniform_(*self.kappa_init)
+
+    def extra_repr(self) -> str:
+        return (f'num_parameters={self.num_parameters}, '
+                f'lambda_init={self.lambda_init}, '
+                f'kappa_init={self.kappa_init}')
+
+
+@MODELS.register_module()
+class APA(_AdaptiveActivation):
+    """Adaptive Parametric Activation, APA(z) = (λ·exp(−κz) + 1)^(−1/λ).
+
+    A learnable gate in [0, 1]: λ = κ = 1 is the sigmoid, λ → 0 the Gumbel
+    CDF exp(−exp(−κz)). From *Adaptive Parametric Activation* (ECCV 2024,
+    arXiv 2407.08567). Defaults are the official SE-gate initialisation,
+    λ ~ U(0, 1), κ ~ U(−1, 0).
+
+    Shape:
+        Input (*) with scalar parameters, (N, C, *) with ``num_parameters=C``;
+        output has the input's shape and dtype.
+
+    Args:
+        num_parameters (int): See ``_AdaptiveActivation``. Defaults to 1.
+        lambda_init (float | tuple[float, float]): Defaults to (0., 1.).
+        kappa_init (float | tuple[float, float]): Defaults to (-1., 0.).
+        inplace (bool): Ignored. Defaults to False.
+    """
+
+    def __init__(self,
+                 num_parameters: int = 1,
+                 lambda_init: InitValue = (0., 1.),
+                 kappa_init: InitValue = (-1., 0.),
+                 inplace: bool = False) -> None:
+        super().__init__(num_parameters, lambda_init, kappa_init, inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return apa(x, self.lambda_param, self.kappa_param)
+
+
+@MODELS.register_module()
+class AGLU(_AdaptiveActivation):
+    """Adaptive Generalised Linear Unit, AGLU(z) = z·APA(z; λ, κ).
+
+    Replaces ReLU inside networks: λ = κ = 1 is SiLU, κ → ∞ approaches ReLU.
+    From *Adaptive Parametric Activation* (ECCV 2024, arXiv 2407.08567).
+    Defaults are the official backbone initialisation, λ ~ U(0, 1),
+    κ ~ U(1, 1.3).
+
+    Shape:
+        Input (*) with scalar parameters, (N, C, *) with ``num_parameters=C``;
+        output has the input's shape and dtype.
+
+    Args:
+        num_parameters (int): See ``_AdaptiveActivation``. Defaults to 1.
+        lambda_init (float | tuple[float, float]): Defaults to (0., 1.).
+        kappa_init (float | tuple[float, float]): Defaults to (1., 1.3).
+        inplace (bool): Ignored. Defaults to False.
+    """
+
+    def __init__(self,
+                 num_parameters: int = 1,
+                 lambda_init: InitValue = (0., 1.),
+                 kappa_init: InitValue = (1., 1.3),
+                 inplace: bool = False) -> None:
+        super().__init__(num_parameters, lambda_init, kappa_init, inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return aglu(x, self.lambda_param, self.kappa_param)

@@ -1,0 +1,169 @@
+# Copyright (c) apa_mmdet contributors.
+"""Adaptive Parametric Activation as differentiable functions.
+
+APA(z; λ, κ) = (λ·exp(−κz) + 1)^(−1/λ) and AGLU(z; λ, κ) = z·APA(z; λ, κ),
+from *Adaptive Parametric Activation* (Alexandridis et al., ECCV 2024,
+arXiv 2407.08567).
+
+Both are evaluated in the stable log-space form
+
+    p = exp(logsigmoid(κz − ln λ) / λ),    λ ← max(λ, 1e-4),
+
+which never exponentiates a positive number. The backward pass is analytic
+and recomputes everything from the saved input, so each call keeps one
+tensor the size of the input alive for backward (eager autograd keeps four).
+With u = κz − ln λ, s = softplus(−u), σ = sigmoid(−u), q = p·σ/λ:
+
+    ∂p/∂z = κq      ∂p/∂κ = zq      ∂p/∂λ = p·(s − σ)/λ²
+    ∂(zp)/∂z = p + κzq,  ∂(zp)/∂κ = z²q,  ∂(zp)/∂λ = z·p·(s − σ)/λ²
+
+Low-precision inputs are computed in float32 and returned in their own dtype;
+float64 stays float64.
+"""
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LAMBDA_MIN = 1e-4
+# Below this w = λ·exp(−κz), s − σ = log1p(w) − w/(1+w) cancels; use its
+# Taylor series Σ_{k≥2} (−1)^k (k−1)/k · w^k instead (relative error ~w⁴).
+_SERIES_MAX_W = 1e-3
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _broadcast(param: Tensor, x: Tensor, dtype: torch.dtype) -> Tensor:
+    """View a (1,) or (C,) parameter so it broadcasts over dim 1 of ``x``."""
+    if param.numel() == 1:
+        return param.to(dtype).reshape(())
+    shape = [1] * x.dim()
+    shape[1] = param.numel()
+    return param.to(dtype).reshape(shape)
+
+
+def _reduce_to(grad: Tensor, param: Tensor) -> Tensor:
+    """Sum a full-size gradient down to the shape of a (1,) or (C,) param."""
+    if param.numel() == 1:
+        total = grad.sum()
+    else:
+        dims = [d for d in range(grad.dim()) if d != 1]
+        total = grad.sum(dim=dims)
+    return total.reshape(param.shape).to(param.dtype)
+
+
+def _apa_terms(x: Tensor, lam: Tensor, kappa: Tensor):
+    """Return (−u, p) with −u = ln λ − κz and p = exp(logsigmoid(u)/λ)."""
+    neg_u = torch.log(lam) - kappa * x
+    p = torch.exp(F.logsigmoid(neg_u.neg()).div_(lam))
+    return neg_u, p
+
+
+def _softplus_minus_sigmoid(neg_u: Tensor) -> Tensor:
+    """softplus(−u) − sigmoid(−u), accurate also where exp(−u) is tiny."""
+    direct = F.logsigmoid(neg_u.neg()).neg_().sub_(torch.sigmoid(neg_u))
+    w = torch.exp(torch.clamp(neg_u, max=0.))
+    series = w * w * (0.5 - w * (2. / 3. - w * (0.75 - 0.8 * w)))
+    return torch.where(w < _SERIES_MAX_W, series, direct)
+
+
+class _APAFunction(torch.autograd.Function):
+    """APA or AGLU with an analytic backward that saves only its inputs."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+                gated: bool) -> Tensor:
+        ctx.save_for_backward(x, lambda_param, kappa_param)
+        ctx.gated = gated
+        dtype = _compute_dtype(x)
+        with torch.autocast(x.device.type, enabled=False):
+            xc = x.to(dtype)
+            lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, dtype)
+            kappa = _broadcast(kappa_param, x, dtype)
+            _, p = _apa_terms(xc, lam, kappa)
+            out = p.mul_(xc) if gated else p
+        return out.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, lambda_param, kappa_param = ctx.saved_tensors
+        dtype = _compute_dtype(x)
+        with torch.autocast(x.device.type, enabled=False):
+            xc = x.to(dtype)
+            g = grad_out.to(dtype)
+            lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, dtype)
+            kappa = _broadcast(kappa_param, x, dtype)
+            neg_u, p = _apa_terms(xc, lam, kappa)
+            # q = p·σ(−u)/λ
+            q = torch.sigmoid(neg_u).mul_(p).div_(lam)
+            # d/dλ of p (times z for AGLU), before the λ² division
+            grad_lam = _softplus_minus_sigmoid(neg_u).mul_(p).mul_(g)
+            grad_kappa = q * g
+            if ctx.gated:
+                grad_lam.mul_(xc)
+                grad_kappa.mul_(xc)
+                grad_x = xc * kappa * q
+                grad_x.add_(p).mul_(g)
+            else:
+                grad_x = grad_kappa * kappa
+            grad_kappa.mul_(xc)
+            grad_lam.div_(lam * lam)
+
+        grad_x = grad_x.to(x.dtype) if ctx.needs_input_grad[0] else None
+        grad_lambda = grad_kappa_param = None
+        if ctx.needs_input_grad[1]:
+            # torch.clamp passes no gradient below its floor.
+            active = (lambda_param >= LAMBDA_MIN).to(lambda_param.dtype)
+            grad_lambda = _reduce_to(grad_lam, lambda_param) * active
+        if ctx.needs_input_grad[2]:
+            grad_kappa_param = _reduce_to(grad_kappa, kappa_param)
+        return grad_x, grad_lambda, grad_kappa_param, None
+
+
+def _check_parameters(x: Tensor, lambda_param: Tensor,
+                      kappa_param: Tensor) -> None:
+    for name, param in (('lambda_param', lambda_param),
+                        ('kappa_param', kappa_param)):
+        if param.dim() != 1:
+            raise ValueError(f'{name} must be 1-D of size 1 or C, got shape '
+                             f'{tuple(param.shape)}')
+    if lambda_param.numel() != kappa_param.numel():
+        raise ValueError(
+            f'lambda_param has {lambda_param.numel()} values but kappa_param '
+            f'has {kappa_param.numel()}')
+    channels = lambda_param.numel()
+    if channels > 1 and (x.dim() < 2 or x.shape[1] != channels):
+        raise ValueError(
+            f'input of shape {tuple(x.shape)} does not match '
+            f'num_parameters={channels}: per-channel APA needs an input of '
+            f'rank >= 2 with {channels} channels in dimension 1')
+
+
+def apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
+    """APA(z; λ, κ) = (λ·exp(−κz) + 1)^(−1/λ), the adaptive gate.
+
+    Args:
+        x (Tensor): Input of any shape; rank >= 2 when the parameters are
+            per-channel, e.g. (N, C) or (N, C, H, W).
+        lambda_param (Tensor): λ of shape (1,) or (C,); used as
+            max(λ, 1e-4).
+        kappa_param (Tensor): κ of shape (1,) or (C,).
+
+    Returns:
+        Tensor: APA(x), same shape and dtype as ``x``, values in [0, 1].
+    """
+    _check_parameters(x, lambda_param, kappa_param)
+    return _APAFunction.apply(x, lambda_param, kappa_param, False)
+
+
+def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
+    """AGLU(z; λ, κ) = z·APA(z; λ, κ), the adaptive rectifier.
+
+    Args and shapes as :func:`apa`.
+
+    Returns:
+        Tensor: AGLU(x), same shape and dtype as ``x``.
+    """
+    _check_parameters(x, lambda_param, kappa_param)
+    return _APAFunction.apply(x, lambda_param, kappa_param, True)

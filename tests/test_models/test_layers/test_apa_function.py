@@ -1,0 +1,204 @@
+# Copyright (c) apa_mmdet contributors.
+"""Numerics of apa()/aglu(): formula, limits, gradients, dtypes, memory."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from apa_mmdet.models.layers import aglu, apa
+
+
+def reference_apa(z, lam, kappa):
+    """(λ·exp(−κz) + 1)^(−1/λ) in float64, written as exp(−log1p(·)/λ)."""
+    lam = lam.clamp(min=1e-4)
+    return torch.exp(-torch.log1p(lam * torch.exp(-kappa * z)) / lam)
+
+
+def eager_apa(z, lam, kappa):
+    """The official formula, differentiated by autograd."""
+    lam = lam.clamp(min=1e-4)
+    return torch.exp(-F.softplus(torch.log(lam) - kappa * z) / lam)
+
+
+def params(lam, kappa, dtype=torch.float64, channels=1):
+    return (torch.full((channels, ), lam, dtype=dtype, requires_grad=True),
+            torch.full((channels, ), kappa, dtype=dtype, requires_grad=True))
+
+
+@pytest.mark.parametrize('lam', [1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 5.0])
+@pytest.mark.parametrize('kappa', [-3.0, -1.0, -0.3, 0.0, 0.5, 1.0, 3.0])
+def test_matches_formula_float64(lam, kappa):
+    z = torch.linspace(-50, 50, 2001, dtype=torch.float64)
+    lam_t, kappa_t = params(lam, kappa)
+    expected = reference_apa(z, lam_t.detach(), kappa_t.detach())
+    out = apa(z, lam_t, kappa_t)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-300)
+    torch.testing.assert_close(
+        aglu(z, lam_t, kappa_t), z * expected, rtol=1e-10, atol=1e-300)
+
+
+def test_sigmoid_and_silu_special_case():
+    z = torch.linspace(-30, 30, 601, dtype=torch.float64)
+    lam, kappa = params(1.0, 1.0)
+    torch.testing.assert_close(apa(z, lam, kappa), torch.sigmoid(z))
+    torch.testing.assert_close(aglu(z, lam, kappa), F.silu(z))
+    lam, kappa = params(1.0, 2.5)
+    torch.testing.assert_close(apa(z, lam, kappa), torch.sigmoid(2.5 * z))
+
+
+@pytest.mark.parametrize('kappa', [0.5, 1.0, 2.0])
+def test_small_lambda_approaches_gumbel(kappa):
+    z = torch.linspace(-5, 10, 301, dtype=torch.float64)
+    gumbel = torch.exp(-torch.exp(-kappa * z))
+    errors = []
+    for lam in (1e-1, 1e-2, 1e-3, 1e-4):
+        lam_t, kappa_t = params(lam, kappa)
+        errors.append((apa(z, lam_t, kappa_t) - gumbel).abs().max().item())
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 5e-5
+
+
+def test_lambda_is_clamped_at_1e_4():
+    z = torch.linspace(-5, 5, 11, dtype=torch.float64)
+    floor = apa(z, *params(1e-4, 1.0))
+    for raw in (1e-6, 0.0, -1.0):
+        lam, kappa = params(raw, 1.0)
+        out = apa(z, lam, kappa)
+        torch.testing.assert_close(out, floor)
+        out.sum().backward()
+        assert lam.grad.item() == 0.0  # no gradient below the floor
+        assert kappa.grad.abs().item() > 0
+
+
+def test_constant_when_kappa_is_zero():
+    z = torch.randn(100, dtype=torch.float64) * 10
+    lam, kappa = params(0.5, 0.0)
+    torch.testing.assert_close(
+        apa(z, lam, kappa), torch.full_like(z, (1 + 0.5)**(-1 / 0.5)))
+
+
+@pytest.mark.parametrize('fn', [apa, aglu])
+@pytest.mark.parametrize('channels', [1, 3])
+@pytest.mark.parametrize('lam_range', [(0.05, 2.0), (1e-3, 5e-3)])
+def test_gradcheck_input_lambda_kappa(fn, channels, lam_range):
+    gen = torch.Generator().manual_seed(channels)
+    x = (torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=gen) * 4)
+    x.requires_grad_()
+    lam = torch.empty(channels, dtype=torch.float64).uniform_(
+        *lam_range, generator=gen).requires_grad_()
+    kappa = torch.empty(channels, dtype=torch.float64).uniform_(
+        -2, 2, generator=gen).requires_grad_()
+    assert torch.autograd.gradcheck(fn, (x, lam, kappa))
+
+
+@pytest.mark.parametrize('shape', [(6, 4), (2, 4, 3, 5), (2, 4, 3)])
+def test_per_channel_on_dim_1_any_rank(shape):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64, generator=gen)
+    lam = torch.tensor([0.2, 0.5, 1.0, 3.0], dtype=torch.float64)
+    kappa = torch.tensor([-1.0, 0.5, 1.0, 2.0], dtype=torch.float64)
+    view = [1] * len(shape)
+    view[1] = 4
+    expected = reference_apa(x, lam.view(view), kappa.view(view))
+    torch.testing.assert_close(apa(x, lam, kappa), expected)
+    torch.testing.assert_close(aglu(x, lam, kappa), x * expected)
+
+
+@pytest.mark.parametrize('fn', [apa, aglu])
+@pytest.mark.parametrize('channels', [1, 8])
+def test_matches_eager_autograd_float32(fn, channels):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 8, 6, 6, generator=gen) * 3
+    lam = torch.empty(channels).uniform_(0.01, 1.5, generator=gen)
+    kappa = torch.empty(channels).uniform_(-1.5, 2.0, generator=gen)
+    grad = torch.randn(4, 8, 6, 6, generator=gen)
+    view = (1, channels, 1, 1) if channels > 1 else ()
+
+    def run(impl):
+        xi, li, ki = (t.clone().requires_grad_() for t in (x, lam, kappa))
+        out = impl(xi, li, ki)
+        out.backward(grad)
+        return out, xi.grad, li.grad, ki.grad
+
+    def eager(xi, li, ki):
+        p = eager_apa(xi, li.view(view), ki.view(view))
+        return xi * p if fn is aglu else p
+
+    for got, want in zip(run(fn), run(eager)):
+        torch.testing.assert_close(got, want, rtol=2e-4, atol=1e-5)
+
+
+LOW_PRECISION_INPUT = [-6e4, -1e4, -300., -20., -1., -1e-3, 0., 1e-3, 1.,
+                       20., 300., 1e4, 6e4]
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16,
+                                   torch.float16])
+@pytest.mark.parametrize('fn', [apa, aglu])
+@pytest.mark.parametrize('channels', [1, 2])
+def test_finite_outputs_and_gradients_up_to_6e4(dtype, fn, channels):
+    base = torch.tensor(LOW_PRECISION_INPUT)
+    for lam, kappa in itertools.product([1e-4, 1e-2, 1.0, 10.0],
+                                        [-3.5, -1.0, 0.0, 1.0, 3.5]):
+        x = base.repeat(3, channels, 1).to(dtype).requires_grad_()
+        lam_t, kappa_t = params(lam, kappa, torch.float32, channels)
+        out = fn(x, lam_t, kappa_t)
+        assert out.dtype == dtype
+        out.backward(torch.ones_like(out))
+        for name, value in (('out', out), ('x.grad', x.grad),
+                            ('lambda.grad', lam_t.grad),
+                            ('kappa.grad', kappa_t.grad)):
+            assert torch.isfinite(value).all(), (name, lam, kappa, value)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('fn', [apa, aglu])
+def test_low_precision_is_computed_in_float32(dtype, fn):
+    gen = torch.Generator().manual_seed(2)
+    x = (torch.randn(2, 4, 8, 8, generator=gen) * 3).to(dtype)
+    lam, kappa = params(0.3, 1.2, torch.float32, 4)
+    expected = fn(x.float(), lam, kappa).to(dtype)
+    torch.testing.assert_close(fn(x, lam, kappa), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize('fn', [apa, aglu])
+@pytest.mark.parametrize('channels', [1, 16])
+def test_saves_only_the_input_for_backward(dtype, fn, channels):
+    x = torch.randn(2, 16, 32, 32).to(dtype).requires_grad_()
+    lam, kappa = params(0.5, 1.1, torch.float32, channels)
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn(x, lam, kappa)
+    full_size = [t for t in saved if t.numel() == x.numel()]
+    assert len(full_size) == 1
+    assert full_size[0].dtype == dtype
+    assert full_size[0].data_ptr() == x.data_ptr()
+    assert sum(t.numel() for t in saved) == x.numel() + 2 * channels
+    out.sum().backward()
+
+
+def test_autocast_keeps_input_dtype():
+    x = torch.randn(2, 4, 5, 5).requires_grad_()
+    lam, kappa = params(0.5, 1.0, torch.float32, 4)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        y = torch.nn.functional.conv2d(x, torch.randn(4, 4, 1, 1))
+        out = aglu(y, lam, kappa)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert torch.isfinite(lam.grad).all() and torch.isfinite(x.grad).all()
+
+
+def test_channel_mismatch_is_rejected():
+    lam, kappa = params(0.5, 1.0, torch.float32, 4)
+    with pytest.raises(ValueError, match='num_parameters=4'):
+        apa(torch.randn(2, 3, 5), lam, kappa)
+    with pytest.raises(ValueError, match='num_parameters=4'):
+        aglu(torch.randn(4), lam, kappa)

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Copyright (c) apa_mmdet contributors.
+# Create or reuse .venv at the repository root with the full, pinned stack.
+#
+# Two wheels are made once and cached outside the repository, keyed by the
+# Python and torch versions, in
+#   ${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/cpXY-torchA.B.C/
+# * mmcv 2.1.0 with its ops: PyPI has no wheel for torch 2.13, so it is built
+#   from the source archive (about 13 minutes on 2 cores);
+# * lvis-api 0.5.3 fixed for NumPy 2 and headless OpenCV
+#   (tools/patch_lvis_wheel.py says what changes).
+# Re-running is cheap: the script returns at once when nothing it depends on
+# changed, and never rebuilds a cached wheel that is intact.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+pip_install() { "$py" -m pip install --quiet "${find_links[@]}" "$@"; }
+
+build_mmcv_wheel() {
+  local out="$1" build pid start step
+  build="$(mktemp -d)"
+  log "building mmcv==$mmcv_version with ops for $tag (about 13 min on 2 cores)"
+  log "build log: $build/build.log"
+  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" \
+    "$py" -m pip wheel -v --no-deps --no-build-isolation --no-binary mmcv \
+    -w "$build/out" "mmcv==$mmcv_version" >"$build/build.log" 2>&1 &
+  pid=$!
+  start=$SECONDS
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    step="$(grep -oE '^\[[0-9]+/[0-9]+\]' "$build/build.log" | tail -n1 || true)"
+    log "still building mmcv: $((SECONDS - start)) s, compile step ${step:-[preparing]}"
+  done
+  if ! wait "$pid"; then
+    tail -n 40 "$build/build.log" >&2
+    log "mmcv build failed; full log in $build/build.log"
+    exit 1
+  fi
+  local built
+  built="$(ls "$build"/out/mmcv-*.whl)"
+  # copy then rename, so a cache never holds a half-written wheel
+  cp "$built" "$out/.partial"
+  mv "$out/.partial" "$out/$(basename "$built")"
+  rm -rf "$build"
+}
+
+build_lvis_wheel() {
+  local out="$1" download
+  download="$(mktemp -d)"
+  log "making the fixed lvis-api 0.5.3 wheel (NumPy 2, headless OpenCV)"
+  "$py" -m pip download --quiet --no-deps --only-binary :all: \
+    -d "$download" "lvis==0.5.3"
+  "$py" "$root/tools/patch_lvis_wheel.py" "$download"/lvis-0.5.3-*.whl \
+    "$download" >/dev/null
+  mv "$download/lvis-0.5.3-1-py3-none-any.whl" "$out/"
+  rm -rf "$download"
+}
+
+cached_wheel() {
+  # cached_wheel PATTERN: the intact cached wheel matching PATTERN, or nothing
+  local wheel
+  wheel="$(ls "$cache"/$1 2>/dev/null | head -n1 || true)"
+  if [ -n "$wheel" ] && ! "$py" -m zipfile -t "$wheel" >/dev/null 2>&1; then
+    log "cached $wheel is corrupt; making it again"
+    rm -f "$wheel"
+    wheel=""
+  fi
+  printf '%s' "$wheel"
+}
+
+main() {
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  cd "$root"
+  local python_bin="${PYTHON:-python3}" torch_version="2.13.0"
+  mmcv_version="2.1.0"
+  py="$root/.venv/bin/python"
+  find_links=()
+  [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
+
+  if [ ! -x "$py" ]; then
+    log "creating .venv with $("$python_bin" --version 2>&1)"
+    "$python_bin" -m venv "$root/.venv"
+  fi
+  local stamp="$root/.venv/.apa_mmdet_setup" want
+  want="$(cat setup.cfg pyproject.toml tools/setup_venv.sh \
+    tools/patch_lvis_wheel.py | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+
+  log "installing build prerequisites and torch==$torch_version"
+  pip_install "pip>=23" "setuptools<82" wheel ninja numpy \
+    "torch==$torch_version" opencv-python-headless
+
+  tag="$("$py" -c 'import sys, torch; print("cp%d%d-torch%s" % (*sys.version_info[:2], torch.__version__.split("+")[0]))')"
+  cache="${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/$tag"
+  mkdir -p "$cache"
+  local mmcv_wheel lvis_wheel
+  mmcv_wheel="$(cached_wheel "mmcv-$mmcv_version-*.whl")"
+  if [ -z "$mmcv_wheel" ]; then
+    build_mmcv_wheel "$cache"
+    mmcv_wheel="$(cached_wheel "mmcv-$mmcv_version-*.whl")"
+  else
+    log "reusing $mmcv_wheel"
+  fi
+  lvis_wheel="$(cached_wheel "lvis-0.5.3-1-*.whl")"
+  if [ -z "$lvis_wheel" ]; then
+    build_lvis_wheel "$cache"
+    lvis_wheel="$(cached_wheel "lvis-0.5.3-1-*.whl")"
+  fi
+
+  log "installing mmcv, the fixed lvis-api and apa_mmdet (editable)"
+  pip_install "$mmcv_wheel" "$lvis_wheel" -e ".[tests]"
+
+  local opencvs
+  opencvs="$("$py" -m pip list 2>/dev/null | grep -i '^opencv' || true)"
+  if [ "$(printf '%s\n' "$opencvs" | grep -c .)" != "1" ]; then
+    log "expected exactly one OpenCV distribution, found: $opencvs"
+    exit 1
+  fi
+  "$py" -c 'import mmcv.ops, mmdet, apa_mmdet' \
+    || { log "import check failed"; exit 1; }
+  echo "$want" >"$stamp"
+  log "ready: $py"
+}
+
+main "$@"
