@@ -2,13 +2,14 @@
 # Copyright (c) apa_mmdet contributors.
 # Create or reuse .venv at the repository root with the full, pinned stack.
 #
-# Two wheels are made once and cached outside the repository, keyed by the
+# Three wheels are made once and cached outside the repository, keyed by the
 # Python and torch versions, in
 #   ${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/cpXY-torchA.B.C/
 # * mmcv 2.1.0 with its ops: PyPI has no wheel for torch 2.13, so it is built
 #   from the source archive (about 13 minutes on 2 cores);
-# * lvis-api 0.5.3 fixed for NumPy 2 and headless OpenCV
-#   (tools/patch_lvis_wheel.py says what changes).
+# * lvis-api 0.5.3 fixed for NumPy 2 and headless OpenCV, and mmengine 0.10.7
+#   requiring headless OpenCV, so that exactly one OpenCV is installed
+#   (tools/patch_wheel.py says what changes).
 # Re-running is cheap: the script returns at once when nothing it depends on
 # changed, and never rebuilds a cached wheel that is intact.
 set -euo pipefail
@@ -45,15 +46,16 @@ build_mmcv_wheel() {
   rm -rf "$build"
 }
 
-build_lvis_wheel() {
-  local out="$1" download
+patched_wheel() {
+  # patched_wheel NAME VERSION OUT: PyPI's wheel rewritten by patch_wheel.py
+  local download
   download="$(mktemp -d)"
-  log "making the fixed lvis-api 0.5.3 wheel (NumPy 2, headless OpenCV)"
+  log "making the fixed $1 $2 wheel (tools/patch_wheel.py)"
   "$py" -m pip download --quiet --no-deps --only-binary :all: \
-    -d "$download" "lvis==0.5.3"
-  "$py" "$root/tools/patch_lvis_wheel.py" "$download"/lvis-0.5.3-*.whl \
+    -d "$download" "$1==$2"
+  "$py" "$root/tools/patch_wheel.py" "$download/$1-$2-py3-none-any.whl" \
     "$download" >/dev/null
-  mv "$download/lvis-0.5.3-1-py3-none-any.whl" "$out/"
+  mv "$download/$1-$2-1-py3-none-any.whl" "$3/"
   rm -rf "$download"
 }
 
@@ -74,6 +76,7 @@ main() {
   cd "$root"
   local python_bin="${PYTHON:-python3}" torch_version="2.13.0"
   mmcv_version="2.1.0"
+  mmengine_version="0.10.7"
   py="$root/.venv/bin/python"
   find_links=()
   [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
@@ -84,7 +87,7 @@ main() {
   fi
   local stamp="$root/.venv/.apa_mmdet_setup" want
   want="$(cat setup.cfg pyproject.toml tools/setup_venv.sh \
-    tools/patch_lvis_wheel.py | sha256sum | cut -d' ' -f1)"
+    tools/patch_wheel.py | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
@@ -96,7 +99,7 @@ main() {
   tag="$("$py" -c 'import sys, torch; print("cp%d%d-torch%s" % (*sys.version_info[:2], torch.__version__.split("+")[0]))')"
   cache="${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/$tag"
   mkdir -p "$cache"
-  local mmcv_wheel lvis_wheel
+  local mmcv_wheel mmengine_wheel lvis_wheel
   mmcv_wheel="$(cached_wheel "mmcv-$mmcv_version-*.whl")"
   if [ -z "$mmcv_wheel" ]; then
     build_mmcv_wheel "$cache"
@@ -104,14 +107,23 @@ main() {
   else
     log "reusing $mmcv_wheel"
   fi
+  for spec in "mmengine $mmengine_version" "lvis 0.5.3"; do
+    set -- $spec
+    [ -n "$(cached_wheel "$1-$2-1-*.whl")" ] || patched_wheel "$1" "$2" "$cache"
+  done
+  mmengine_wheel="$(cached_wheel "mmengine-$mmengine_version-1-*.whl")"
   lvis_wheel="$(cached_wheel "lvis-0.5.3-1-*.whl")"
-  if [ -z "$lvis_wheel" ]; then
-    build_lvis_wheel "$cache"
-    lvis_wheel="$(cached_wheel "lvis-0.5.3-1-*.whl")"
-  fi
 
-  log "installing mmcv, the fixed lvis-api and apa_mmdet (editable)"
-  pip_install "$mmcv_wheel" "$lvis_wheel" -e ".[tests]"
+  log "installing mmcv, mmengine, the fixed lvis-api and apa_mmdet (editable)"
+  # --force-reinstall: a reused .venv may hold PyPI builds of the same versions
+  pip_install --no-deps --force-reinstall "$mmcv_wheel" "$mmengine_wheel" \
+    "$lvis_wheel"
+  if "$py" -m pip show --quiet opencv-python >/dev/null 2>&1; then
+    log "removing opencv-python left in .venv (headless OpenCV only)"
+    "$py" -m pip uninstall --quiet --yes opencv-python
+    pip_install --no-deps --force-reinstall opencv-python-headless
+  fi
+  pip_install -e ".[tests]"
 
   local opencvs
   opencvs="$("$py" -m pip list 2>/dev/null | grep -i '^opencv' || true)"

@@ -53,6 +53,7 @@ def make_runner(work_dir, max_epochs, **kwargs):
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
         randomness=dict(seed=0, deterministic=True),
+        experiment_name=f'{work_dir.name}_{max_epochs}',
         **kwargs)
 
 
@@ -125,7 +126,7 @@ def test_crafted_checkpoint_is_refused_and_nothing_runs(tmp_path):
     with pytest.raises(UnsafeCheckpointError,
                        match=r'evil\.pth.*posix\.system'):
         _load_checkpoint(str(path))
-    runner = make_runner(tmp_path / 'wd', max_epochs=1, load_from=str(path),
+    runner = make_runner(tmp_path / 'run', max_epochs=1, load_from=str(path),
                          resume=True)
     with pytest.raises(UnsafeCheckpointError, match='nothing in it was run'):
         runner.load_or_resume()
