@@ -23,8 +23,11 @@ build_mmcv_wheel() {
   build="$(mktemp -d)"
   log "building mmcv==$mmcv_version with ops for $tag (about 13 min on 2 cores)"
   log "build log: $build/build.log"
+  # --no-cache-dir: pip's wheel cache is keyed on the source archive only,
+  # not on the torch it was built against
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" \
-    "$py" -m pip wheel -v --no-deps --no-build-isolation --no-binary mmcv \
+    "$py" -m pip wheel -v --no-cache-dir --no-deps --no-build-isolation \
+    --no-binary mmcv \
     -w "$build/out" "mmcv==$mmcv_version" >"$build/build.log" 2>&1 &
   pid=$!
   start=$SECONDS

@@ -1,2 +1,3 @@
 # Copyright (c) apa_mmdet contributors.
+from .backbones import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403

@@ -10,6 +10,7 @@ import numbers
 from typing import Tuple, Union
 
 import torch
+from mmcv.cnn import build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
@@ -138,3 +139,25 @@ class AGLU(_AdaptiveActivation):
 
     def forward(self, x: Tensor) -> Tensor:
         return aglu(x, self.lambda_param, self.kappa_param)
+
+
+def build_site_activation(cfg: dict, channels: int) -> nn.Module:
+    """Build the activation of one site that carries ``channels`` channels.
+
+    ``num_parameters='channels'`` in ``cfg`` becomes ``channels``, so one
+    config gives every APA/AGLU site of a network per-channel parameters.
+    mmcv's ``ReLU`` is built in-place unless ``cfg`` says otherwise.
+
+    Args:
+        cfg (dict): Activation config, e.g. ``dict(type='AGLU')``.
+        channels (int): Channels of the tensor the activation sees.
+
+    Returns:
+        nn.Module: A new activation module (sites never share parameters).
+    """
+    cfg = dict(cfg)
+    if cfg.get('num_parameters') == 'channels':
+        cfg['num_parameters'] = channels
+    if cfg.get('type') == 'ReLU':
+        cfg.setdefault('inplace', True)
+    return build_activation_layer(cfg)
