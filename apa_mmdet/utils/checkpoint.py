@@ -14,7 +14,7 @@ that needs any other global is refused before anything in it runs.
 """
 import os.path as osp
 import pickle
-from typing import IO, Callable, List, Tuple, Union
+from typing import IO, Callable, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -68,34 +68,56 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint needs a global outside the allow-list; nothing ran."""
 
 
-def safe_load(file: Union[str, IO[bytes]], map_location=None):
+def safe_load(file: Union[str, IO[bytes]],
+              map_location=None,
+              extra_safe_globals: Sequence = ()):
     """``torch.load(file, weights_only=True)`` allowing mmengine's types.
 
     Args:
         file (str | file-like): Checkpoint path or open binary file.
         map_location: As in :func:`torch.load`. Defaults to None.
+        extra_safe_globals (Sequence): More types to allow for this load,
+            in :func:`torch.serialization.safe_globals` form. Defaults to ().
 
     Returns:
         The unpickled object (usually a dict with ``state_dict``/``meta``).
 
     Raises:
+        ValueError: The file is not a checkpoint at all.
         UnsafeCheckpointError: The file needs a global that is not in
             ``MMENGINE_SAFE_GLOBALS`` or torch's own allow-list, e.g. a
             crafted pickle that would run a command. Nothing is executed.
     """
-    with torch.serialization.safe_globals(MMENGINE_SAFE_GLOBALS):
+    allowed = [*MMENGINE_SAFE_GLOBALS, *extra_safe_globals]
+    with torch.serialization.safe_globals(allowed):
         try:
             return torch.load(file, map_location=map_location,
                               weights_only=True)
         except pickle.UnpicklingError as err:
             name = file if isinstance(file, str) else getattr(
                 file, 'name', '<buffer>')
+            if not _has_checkpoint_magic(file):
+                raise ValueError(
+                    f'{name} is not a PyTorch checkpoint: neither a zip '
+                    'archive (torch.save) nor a pickle') from None
             raise UnsafeCheckpointError(
                 f'refusing to load checkpoint {name}: '
-                f'{_disallowed_globals(file) or _torch_reason(err)}. Only the '
-                'allow-list apa_mmdet.utils.checkpoint.MMENGINE_SAFE_GLOBALS '
-                'and torch\'s own safe types may be unpickled; the file was '
-                'not loaded and nothing in it was run.') from None
+                f'{_disallowed_globals(file, allowed) or _torch_reason(err)}. '
+                'Only the allow-list apa_mmdet.utils.checkpoint.'
+                'MMENGINE_SAFE_GLOBALS and torch\'s own safe types may be '
+                'unpickled; the file was not loaded and nothing in it was '
+                'run.') from None
+
+
+def _has_checkpoint_magic(file: Union[str, IO[bytes]]) -> bool:
+    """Whether ``file`` starts like a zip archive or a binary pickle."""
+    if isinstance(file, str):
+        with open(file, 'rb') as f:
+            head = f.read(4)
+    else:
+        file.seek(0)
+        head = file.read(4)
+    return head.startswith((b'PK\x03\x04', b'\x80'))
 
 
 def _torch_reason(err: Exception) -> str:
@@ -107,12 +129,12 @@ def _torch_reason(err: Exception) -> str:
     return text
 
 
-def _disallowed_globals(file: Union[str, IO[bytes]]) -> str:
-    """Name the globals of ``file`` outside the allow-list, without loading."""
-    allowed = {
+def _disallowed_globals(file: Union[str, IO[bytes]], allowed: list) -> str:
+    """Name the globals of ``file`` outside ``allowed``, without loading."""
+    names = {
         entry[1] if isinstance(entry, tuple) else
         f'{entry.__module__}.{entry.__qualname__}'
-        for entry in MMENGINE_SAFE_GLOBALS
+        for entry in allowed
     }
     try:
         if not isinstance(file, str):
@@ -120,7 +142,7 @@ def _disallowed_globals(file: Union[str, IO[bytes]]) -> str:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(file)
     except Exception:  # legacy (non-zip) files cannot be scanned
         return ''
-    unsafe = sorted(set(found) - allowed)
+    unsafe = sorted(set(found) - names)
     return f'it needs {", ".join(unsafe)}' if unsafe else ''
 
 

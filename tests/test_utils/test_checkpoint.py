@@ -152,3 +152,10 @@ class GetattrEscape:
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         _load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_not_a_checkpoint_is_named(tmp_path):
+    path = tmp_path / 'notes.pth'
+    path.write_text('plain text')
+    with pytest.raises(ValueError, match='notes.pth is not a PyTorch'):
+        _load_checkpoint(str(path))

@@ -1,0 +1,256 @@
+# Copyright (c) apa_mmdet contributors.
+"""APASEResNet / APASEResNeXt: shapes, sites, freezing, options, checkpoints."""
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from apa_mmdet.models.backbones import (APASEBottleneck, APASEResNet,
+                                        APASEResNeXt)
+from apa_mmdet.models.layers import AGLU, APA, APASELayer
+from apa_mmdet.testing.official_se_resnet import (official_forward,
+                                                  official_state_dict)
+
+LVIS_CONFIG = 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+OFFICIAL_SE = dict(
+    ratio=16,
+    norm_cfg=dict(type='LN'),
+    dropout=0.1,
+    act_cfg=(dict(type='ReLU'), dict(type='APA')))
+
+
+def official_backbone(**kwargs):
+    cfg = dict(
+        type='APASEResNet', depth=50, act_cfg=dict(type='AGLU'),
+        se_cfg=OFFICIAL_SE)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def config_backbone(path=LVIS_CONFIG):
+    cfg = Config.fromfile(path).model.backbone
+    cfg.init_cfg = None
+    return MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('cls,kwargs', [
+    (APASEResNet, dict(depth=50)),
+    (APASEResNet, dict(depth=101)),
+    (APASEResNet, dict(depth=152)),
+    (APASEResNeXt, dict(depth=50, groups=32, base_width=4)),
+])
+def test_output_shapes_and_strides(cls, kwargs):
+    model = cls(act_cfg=dict(type='AGLU'), se_cfg=OFFICIAL_SE, **kwargs)
+    model.eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 96))
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 256, 16, 24), (1, 512, 8, 12), (1, 1024, 4, 6), (1, 2048, 2, 3)]
+
+
+def test_out_indices_and_num_stages():
+    model = official_backbone(out_indices=(1, 3))
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [512, 2048]
+    model = official_backbone(num_stages=3, out_indices=(2, ),
+                              strides=(1, 2, 2), dilations=(1, 1, 1))
+    assert model(torch.randn(1, 3, 64, 64))[0].shape == (1, 1024, 4, 4)
+
+
+@pytest.mark.parametrize('depth', [18, 34, 26])
+def test_basic_block_depths_are_rejected(depth):
+    with pytest.raises(KeyError, match=f'invalid depth {depth}.*50, 101, 152'):
+        APASEResNet(depth=depth)
+
+
+def test_resnext_widths_and_groups():
+    model = APASEResNeXt(depth=50, groups=32, base_width=4,
+                         act_cfg=dict(type='AGLU', num_parameters='channels'))
+    block = model.layer1[0]
+    assert block.conv2.groups == 32 and block.conv2.out_channels == 128
+    assert block.unirect2.num_parameters == 128
+    assert block.unirect3.num_parameters == 256
+
+
+def test_every_site_present_and_independent():
+    model = official_backbone()
+    sites = [m for m in model.modules() if isinstance(m, (AGLU, APA))]
+    assert len(sites) == 65  # 1 stem + 16 blocks x (3 AGLU + 1 APA)
+    assert len({id(m.lambda_param) for m in sites}) == 65
+    assert isinstance(model.relu, AGLU)
+    for block in model.modules():
+        if isinstance(block, APASEBottleneck):
+            assert not hasattr(block, 'relu')
+            for name in ('unirect1', 'unirect2', 'unirect3'):
+                assert isinstance(getattr(block, name), AGLU)
+            assert isinstance(block.se.uniact, APA)
+            assert isinstance(block.se.norm, torch.nn.LayerNorm)
+            assert isinstance(block.se.excitation[3], torch.nn.Dropout)
+    assert len(model.state_dict()) == 512  # as the official detector
+
+
+def test_relu_and_plain_se_defaults_have_no_apa():
+    model = APASEResNet(depth=50)
+    assert not [m for m in model.modules() if isinstance(m, (AGLU, APA))]
+    se = model.layer2[0].se
+    assert isinstance(se.uniact, torch.nn.Sigmoid) and se.norm is None
+    assert len(se.excitation) == 3
+    assert isinstance(model.layer1[0].unirect1, torch.nn.ReLU)
+    assert not [k for k in model.state_dict() if 'lambda' in k]
+    no_se = APASEResNet(depth=50, se_cfg=None, act_cfg=dict(type='AGLU'))
+    assert not [m for m in no_se.modules() if isinstance(m, APASELayer)]
+
+
+def test_site_placement_is_configuration():
+    model = APASEResNet(
+        depth=50,
+        act_cfg=dict(type='AGLU', num_parameters='channels'),
+        stem_act_cfg=dict(type='ReLU'),
+        se_cfg=dict(ratio=16, act_cfg=(dict(type='ReLU'),
+                                       dict(type='APA', num_parameters='channels'))))
+    assert isinstance(model.relu, torch.nn.ReLU)
+    block = model.layer3[0]
+    assert block.unirect1.lambda_param.shape == (256, )
+    assert block.unirect3.lambda_param.shape == (1024, )
+    assert block.se.uniact.kappa_param.shape == (1024, )
+    assert model(torch.randn(2, 3, 64, 64))[3].shape == (2, 2048, 2, 2)
+
+
+def test_frozen_stages_and_norm_eval():
+    model = official_backbone(frozen_stages=1, norm_eval=True)
+    model.train()
+    frozen = [model.conv1, model.bn1, model.layer1]
+    for module in frozen:
+        assert all(not p.requires_grad for p in module.parameters())
+    assert not model.layer1.training and not model.layer1[0].se.training
+    # official: the stem AGLU stays trainable under frozen_stages
+    assert model.relu.lambda_param.requires_grad
+    assert all(p.requires_grad for p in model.layer2.parameters())
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            assert not m.training
+    # norm_eval touches BatchNorm only: SE LayerNorm and Dropout train
+    assert model.layer2[0].se.norm.training
+    assert model.layer2[0].se.excitation[3].training
+
+
+def test_gradient_reaches_every_lambda_and_kappa():
+    model = official_backbone(frozen_stages=-1, zero_init_residual=False)
+    model.init_weights()
+    model.train()
+    outs = model(torch.randn(2, 3, 64, 64))
+    sum(o.mean() for o in outs).backward()
+    for name, param in model.named_parameters():
+        if name.endswith(('lambda_param', 'kappa_param')):
+            assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_with_cp_matches_plain_forward():
+    torch.manual_seed(0)
+    model = official_backbone(with_cp=True, frozen_stages=-1)
+    model.train()
+    model.apply(lambda m: setattr(m, 'p', 0.0)
+                if isinstance(m, torch.nn.Dropout) else None)
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    out_cp = model(x)[-1]
+    out_cp.sum().backward()
+    grad_cp = model.layer3[0].unirect2.lambda_param.grad.clone()
+    model.zero_grad()
+    model.with_cp = False
+    for m in model.modules():
+        if hasattr(m, 'with_cp'):
+            m.with_cp = False
+    out = model(x)[-1]
+    out.sum().backward()
+    torch.testing.assert_close(out_cp, out)
+    torch.testing.assert_close(grad_cp, model.layer3[0].unirect2.lambda_param.grad)
+
+
+def test_zero_init_residual():
+    model = official_backbone()
+    model.init_weights()
+    for block in model.modules():
+        if isinstance(block, APASEBottleneck):
+            assert block.norm3.weight.abs().sum() == 0
+    model = official_backbone(zero_init_residual=False)
+    model.init_weights()
+    assert model.layer1[0].norm3.weight.abs().sum() > 0
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+    dict(style='caffe'),
+    dict(dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+         stage_with_dcn=(False, False, True, True)),
+    dict(plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 16),
+                       stages=(False, True, True, True),
+                       position='after_conv3')]),
+    dict(deep_stem=True, avg_down=True),
+])
+def test_mmdet_resnet_options_keep_working(kwargs):
+    model = official_backbone(**kwargs)
+    model.train()
+    outs = model(torch.randn(2, 3, 64, 64))
+    assert outs[-1].shape == (2, 2048, 2, 2)
+    sum(o.sum() for o in outs).backward()
+
+
+def test_syncbn_builds():
+    model = official_backbone(norm_cfg=dict(type='SyncBN', requires_grad=True))
+    assert isinstance(model.layer1[0].bn1, torch.nn.SyncBatchNorm)
+
+
+def test_pretrained_init_cfg(tmp_path):
+    source = official_backbone()
+    path = tmp_path / 'backbone.pth'
+    torch.save({'state_dict': source.state_dict()}, path)
+    target = official_backbone(
+        init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    target.init_weights()
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value)
+
+
+@pytest.mark.parametrize('path', [
+    LVIS_CONFIG,
+    'configs/lvis/mask-rcnn_se-r101-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+])
+def test_config_backbone_equals_the_official_model(path):
+    depth = 101 if 'r101' in path else 50
+    official = official_state_dict(depth=depth, with_fc=False, seed=depth)
+    model = config_backbone(path)
+    model.load_state_dict(official, strict=True)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        outs = model(x)
+        refs = official_forward(official, x, depth=depth)
+    for out, ref in zip(outs, refs):
+        error = (out - ref).abs().max() / ref.abs().max()
+        assert error <= 1e-5, error
+
+
+def test_plain_se_relu_equals_official_plain_model():
+    official = official_state_dict(use_apa=False, with_fc=False)
+    model = APASEResNet(depth=50)
+    model.load_state_dict(official, strict=True)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for out, ref in zip(model(x), official_forward(official, x)):
+            torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_no_decay_recipe_matches_apa_parameters():
+    cfg = Config.fromfile('configs/_base_/apa_params_no_decay.py')
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert keys == dict(lambda_param=dict(decay_mult=0.),
+                        kappa_param=dict(decay_mult=0.))
+
+
+def test_se_layer_validates_its_arguments():
+    with pytest.raises(ValueError, match='act_cfg must be a pair'):
+        APASELayer(64, act_cfg=dict(type='APA'))
+    with pytest.raises(ValueError, match='channels=40.*ratio=16'):
+        APASELayer(40)

@@ -1,0 +1,166 @@
+# Copyright (c) apa_mmdet contributors.
+"""tools/model_converters/aglu2apa.py on official-format checkpoints."""
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+from apa_mmdet.testing.official_se_resnet import (official_forward,
+                                                  official_state_dict)
+from apa_mmdet.utils import safe_load
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / 'tools' / 'model_converters' / 'aglu2apa.py'
+spec = importlib.util.spec_from_file_location('aglu2apa', SCRIPT)
+aglu2apa = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(aglu2apa)
+
+
+def official_imagenet_file(path, **kwargs):
+    """As the official trainer saves: module. prefix, args, optimizer."""
+    sd = official_state_dict(**kwargs)
+    torch.save(
+        dict(
+            model={f'module.{k}': v for k, v in sd.items()},
+            optimizer=dict(state={}, param_groups=[dict(lr=0.1)]),
+            epoch=99,
+            args=argparse.Namespace(lr=0.5, model='se_resnet50')), path)
+    return sd
+
+
+def convert(tmp_path, src):
+    dst = tmp_path / 'converted.pth'
+    code = aglu2apa.main([str(src), str(dst)])
+    return code, dst
+
+
+def test_imagenet_checkpoint_converts_and_matches_official(tmp_path):
+    src = tmp_path / 'official.pth'
+    sd = official_imagenet_file(src)
+    result = subprocess.run([sys.executable, str(SCRIPT), str(src),
+                             str(tmp_path / 'out.pth')],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert 'APASEResNet-50' in result.stdout and 'fc.weight' in result.stdout
+    converted = safe_load(str(tmp_path / 'out.pth'))
+    state = converted['state_dict']
+    assert set(state) == {k for k in sd if not k.startswith('fc.')}
+    for key, value in state.items():
+        assert torch.equal(value, sd[key])  # round trip, bit for bit
+    model = MODELS.build(converted['meta']['backbone_cfg'])
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for out, ref in zip(model(x), official_forward(sd, x)):
+            assert (out - ref).abs().max() / ref.abs().max() <= 1e-5
+
+
+def test_converted_file_initialises_the_config_backbone(tmp_path):
+    src = tmp_path / 'official.pth'
+    sd = official_imagenet_file(src, seed=4)
+    code, dst = convert(tmp_path, src)
+    assert code == 0
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        ROOT / 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py')
+    cfg.model.backbone.init_cfg.checkpoint = str(dst)
+    backbone = MODELS.build(cfg.model.backbone)
+    backbone.init_weights()
+    torch.testing.assert_close(backbone.layer4[2].se.uniact.kappa_param,
+                               sd['layer4.2.se.uniact.kappa_param'])
+
+
+@pytest.mark.parametrize('wrap', ['state_dict', 'bare'])
+def test_plain_se_checkpoint_and_wrappers(tmp_path, wrap):
+    sd = official_state_dict(use_apa=False, seed=1)
+    src = tmp_path / 'plain.pth'
+    torch.save(dict(state_dict=sd) if wrap == 'state_dict' else sd, src)
+    code, dst = convert(tmp_path, src)
+    assert code == 0
+    cfg = safe_load(str(dst))['meta']['backbone_cfg']
+    assert cfg['act_cfg']['type'] == 'ReLU'
+    assert cfg['se_cfg']['act_cfg'][1]['type'] == 'Sigmoid'
+
+
+def test_detector_checkpoint_keeps_prefixes_and_names_leftovers(
+        tmp_path, capsys):
+    sd = official_state_dict(with_fc=False, seed=2)
+    sd['layer2.1.unirect1.lambda_param'] = torch.tensor([1e-6])
+    state = {f'backbone.{k}': v for k, v in sd.items()}
+    state.update({
+        'neck.lateral_convs.0.conv.weight': torch.zeros(256, 256, 1, 1),
+        'roi_head.mask_head.conv_logits.tempearture': torch.tensor(4.5),
+        'ema_backbone.conv1.weight': torch.zeros(1),
+    })
+    src = tmp_path / 'detector.pth'
+    torch.save(dict(state_dict=state, meta=dict(epoch=24)), src)
+    code, dst = convert(tmp_path, src)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert 'ema_backbone.conv1.weight' in out
+    assert 'backbone.layer2.1.unirect1.lambda_param' in out  # below 1e-4
+    converted = safe_load(str(dst))['state_dict']
+    assert 'roi_head.mask_head.conv_logits.tempearture' in converted
+    assert 'ema_backbone.conv1.weight' not in converted
+    assert len([k for k in converted if k.startswith('backbone.')]) == 512
+
+
+def test_not_a_checkpoint(tmp_path, capsys):
+    src = tmp_path / 'notes.pth'
+    src.write_text('not a checkpoint at all')
+    code, _ = convert(tmp_path, src)
+    assert code == 1
+    assert 'notes.pth is not a PyTorch checkpoint' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('edit,message', [
+    (lambda sd: {k: v for k, v in sd.items() if '.se.' not in k},
+     "no SE layers"),
+    (lambda sd: {k: v for k, v in sd.items() if not k.startswith('layer3.5')},
+     r'\(3, 4, 5, 3\) blocks'),
+    (lambda sd: {k: v for k, v in sd.items()
+                 if k != 'layer2.0.unirect2.kappa_param'},
+     'missing layer2.0.unirect2.kappa_param'),
+    (lambda sd: {**sd, 'layer1.0.extra.weight': torch.zeros(3)},
+     'unexpected layer1.0.extra.weight'),
+    (lambda sd: {**sd, 'layer1.0.conv2.weight': torch.zeros(64, 64, 1, 1)},
+     r'shape of layer1.0.conv2.weight: \(64, 64, 1, 1\)'),
+    (lambda sd: {k: v for k, v in sd.items() if 'conv3' not in k},
+     'no bottleneck blocks'),
+])
+def test_wrong_architecture_names_the_keys(tmp_path, capsys, edit, message):
+    src = tmp_path / 'wrong.pth'
+    torch.save(dict(model=edit(official_state_dict(with_fc=False))), src)
+    code, dst = convert(tmp_path, src)
+    assert code == 1 and not dst.exists()
+    err = capsys.readouterr().err
+    assert 'wrong.pth' in err
+    assert re.search(message, err), err
+
+
+class RunsACommand:
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+def test_crafted_checkpoint_is_refused(tmp_path, capsys):
+    marker = tmp_path / 'pwned'
+    src = tmp_path / 'evil.pth'
+    torch.save(dict(model=official_state_dict(), args=RunsACommand(marker)),
+               src)
+    code, _ = convert(tmp_path, src)
+    assert code == 1
+    assert 'posix.system' in capsys.readouterr().err
+    assert not marker.exists()

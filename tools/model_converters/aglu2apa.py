@@ -1,0 +1,75 @@
+# Copyright (c) apa_mmdet contributors.
+"""Convert an official APA (kostas1515/AGLU) checkpoint for apa_mmdet.
+
+Usage: ``python tools/model_converters/aglu2apa.py SRC DST``
+
+SRC is an official SE-ResNet (APA or plain SE) ImageNet checkpoint (bare
+backbone keys, possibly under ``module.`` and/or wrapped in ``state_dict``/
+``model``) or an official detector checkpoint (``backbone.``, ``neck.``,
+``rpn_head.``, ``roi_head.``). DST is an mmengine checkpoint
+``{'state_dict': ..., 'meta': ...}``: ImageNet ones hold bare backbone keys
+for ``backbone.init_cfg=dict(type='Pretrained', checkpoint=DST)``, detector
+ones full keys for ``load_from``. SRC is read with ``weights_only=True``.
+Exit status 1 (and every offending key named) when SRC is not a checkpoint
+or its backbone does not match an SE-ResNet-50/101/152 key for key.
+"""
+import argparse
+import sys
+
+import torch
+
+from apa_mmdet.utils import UnsafeCheckpointError, safe_load
+from apa_mmdet.utils.official_checkpoint import (OFFICIAL_SAFE_GLOBALS,
+                                                 ConversionError,
+                                                 convert_official)
+from apa_mmdet.version import __version__
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='official checkpoint')
+    parser.add_argument('dst', help='output mmengine checkpoint')
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = safe_load(
+            args.src, map_location='cpu',
+            extra_safe_globals=OFFICIAL_SAFE_GLOBALS)
+    except UnsafeCheckpointError as err:
+        sys.stderr.write(f'aglu2apa: {err}\n')
+        return 1
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        sys.stderr.write(f'aglu2apa: {args.src} is not a PyTorch checkpoint '
+                         f'({type(err).__name__}: {err})\n')
+        return 1
+    try:
+        state_dict, report = convert_official(checkpoint)
+    except ConversionError as err:
+        sys.stderr.write(f'aglu2apa: {args.src}: {err}\n')
+        return 1
+    cfg = report['backbone_cfg']
+    torch.save(
+        dict(
+            state_dict=state_dict,
+            meta=dict(
+                converted_from=args.src,
+                kind=report['kind'],
+                backbone_cfg=cfg,
+                apa_mmdet_version=__version__)), args.dst)
+    lines = [f'{args.src}: official {report["kind"]} checkpoint, backbone '
+             f'{cfg["type"]}-{cfg["depth"]}, {len(state_dict)} keys -> '
+             f'{args.dst}']
+    if report['dropped']:
+        lines.append(f'dropped the classifier: {", ".join(report["dropped"])}')
+    if report['unmapped']:
+        lines.append('not mapped (outside backbone/neck/rpn_head/roi_head), '
+                     f'left out: {", ".join(report["unmapped"])}')
+    if report['low_lambda']:
+        lines.append(
+            'λ below the 1e-4 floor (used as 1e-4, the Gumbel limit): '
+            f'{", ".join(report["low_lambda"])}')
+    sys.stdout.write('\n'.join(lines) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
