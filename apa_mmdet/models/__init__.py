@@ -1,3 +1,4 @@
 # Copyright (c) apa_mmdet contributors.
 from .backbones import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403

@@ -167,3 +167,19 @@ def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
     """
     _check_parameters(x, lambda_param, kappa_param)
     return _APAFunction.apply(x, lambda_param, kappa_param, True)
+
+
+def log_apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
+    """log APA(z; λ, κ) = logsigmoid(κz − ln λ)/λ, differentiated by autograd.
+
+    For losses on small tensors (e.g. RoI logits), where log-space keeps the
+    binary cross-entropy finite for any logit. Args and broadcasting as
+    :func:`apa`; computed in the input's dtype.
+
+    Returns:
+        Tensor: log APA(x) <= 0, same shape as ``x``.
+    """
+    _check_parameters(x, lambda_param, kappa_param)
+    lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, x.dtype)
+    kappa = _broadcast(kappa_param, x, x.dtype)
+    return F.logsigmoid(kappa * x - torch.log(lam)) / lam

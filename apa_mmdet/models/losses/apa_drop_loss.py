@@ -1,0 +1,208 @@
+# Copyright (c) apa_mmdet contributors.
+"""Gumbel Optimised Loss with rare-negative dropping, generalised to APA."""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmdet.models.losses import accuracy
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+
+from ...datasets.class_frequency import load_class_frequency
+from ..layers import APA, apa, log_apa
+
+ACTIVATIONS = ('Gumbel', 'Sigmoid', 'APA')
+# keep log(1 − p) finite: p is never taken closer to 1 than 1 − 1e-30
+_LOG_P_MAX = -1e-30
+# exp(−z) stays finite in float32 for z > −88
+_GUMBEL_LOGIT_MIN = -80.
+
+
+@MODELS.register_module()
+class APADropLoss(nn.Module):
+    """Binary cross-entropy on an APA-family probability, dropping rare
+    negatives: the official APA classification loss, made general.
+
+    The head's ``fc_cls`` gives C logits z (no background logit). Each class
+    probability is p = act(z) with act the Gumbel CDF exp(−exp(−z)) (the
+    official Gumbel Optimised Loss, APA's λ → 0 member), the sigmoid, or a
+    learnable APA(z; λ, κ). The loss, computed in log space, is
+
+        L = Σ_{n,c} w_nc · [−t_nc·log p_nc − (1 − t_nc)·log(1 − p_nc)] / N
+
+    with logits first clamped to ±``logit_clamp`` (official: 10). The weights
+    w drop negative terms of tail classes (image frequency < ``tail_thr``,
+    official 0.0011): always on foreground RoIs; on background RoIs each
+    tail negative is kept with probability equal to the share of the batch's
+    foreground RoIs whose class is a tail class. Positives are never dropped.
+
+    It plugs into mmdet's ``BBoxHead`` through the custom-loss protocol: C
+    classifier channels, ``get_activation`` returns (N, C + 1) scores with a
+    zero background column (inference and cascade refinement use the same
+    activation), ``get_accuracy`` logs ``acc_classes`` on foreground RoIs.
+
+    Args:
+        num_classes (int): C; must equal the head's and the annotation
+            file's number of classes.
+        ann_file (str, optional): Training annotation file (LVIS, COCO or
+            V3Det format) giving the class frequencies. Needed to drop rare
+            negatives; may be None for inference or ``tail_thr=0``.
+        act_cfg (dict): ``dict(type='Gumbel')`` (official),
+            ``dict(type='Sigmoid')``, or ``dict(type='APA', ...)`` with
+            :class:`APA` arguments for learnable λ, κ (``num_parameters=C``
+            for one pair per class; initialised at λ=0.01, κ=1, next to
+            the Gumbel, unless given).
+        tail_thr (float): Image-frequency threshold of tail classes.
+            Defaults to 0.0011.
+        logit_clamp (float, optional): Clamp logits to ±this before the
+            loss (outside it the loss is constant, as officially). None
+            disables it. Defaults to 10.
+        reduction (str): 'mean', 'sum' or 'none' (per-RoI sums).
+            Defaults to 'mean'.
+        loss_weight (float): Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 ann_file: Optional[str] = None,
+                 act_cfg: dict = dict(type='Gumbel'),
+                 tail_thr: float = 0.0011,
+                 logit_clamp: Optional[float] = 10.,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if reduction not in ('mean', 'sum', 'none'):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', "
+                             f'got {reduction!r}')
+        act_cfg = dict(act_cfg)
+        self.act_type = act_cfg.pop('type', None)
+        if self.act_type not in ACTIVATIONS:
+            raise ValueError(f'act_cfg type {self.act_type!r} is not one of '
+                             f'{ACTIVATIONS}')
+        self.act = None
+        if self.act_type == 'APA':
+            act_cfg.setdefault('lambda_init', 0.01)
+            act_cfg.setdefault('kappa_init', 1.0)
+            self.act = APA(**act_cfg)
+        elif act_cfg:
+            raise ValueError(f'{self.act_type} takes no arguments, got '
+                             f'{act_cfg}')
+        self.num_classes = num_classes
+        self.ann_file = ann_file
+        self.tail_thr = tail_thr
+        self.logit_clamp = logit_clamp
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        tail = torch.zeros(num_classes, dtype=torch.bool)
+        if ann_file is not None:
+            stats = load_class_frequency(ann_file)
+            if stats.num_classes != num_classes:
+                raise ValueError(
+                    f'num_classes={num_classes} disagrees with {ann_file}, '
+                    f'which has {stats.num_classes} categories')
+            tail = torch.from_numpy(stats.frequency < tail_thr)
+        elif tail_thr > 0:
+            tail = None
+        # per-device state, recomputable from ann_file: not in checkpoints
+        self.register_buffer('tail_classes', tail, persistent=False)
+        self.custom_cls_channels = True
+        self.custom_activation = True
+        self.custom_accuracy = True
+
+    def get_cls_channels(self, num_classes: int) -> int:
+        """C classifier outputs: no background logit."""
+        if num_classes != self.num_classes:
+            raise ValueError(f'the head has num_classes={num_classes} but '
+                             f'its loss_cls has {self.num_classes}')
+        return num_classes
+
+    def get_activation(self, cls_score: Tensor) -> Tensor:
+        """Scores (N, C + 1): class probabilities and a zero background."""
+        z = cls_score.float()
+        if self.act_type == 'Gumbel':
+            scores = torch.exp(-torch.exp(-z.clamp(min=_GUMBEL_LOGIT_MIN)))
+        elif self.act_type == 'Sigmoid':
+            scores = torch.sigmoid(z)
+        else:
+            scores = apa(z, self.act.lambda_param, self.act.kappa_param)
+        return F.pad(scores, (0, 1)).to(cls_score.dtype)
+
+    def get_accuracy(self, cls_score: Tensor,
+                     labels: Tensor) -> Dict[str, Tensor]:
+        """Top-1 accuracy of the logits on foreground RoIs."""
+        pos = (labels >= 0) & (labels < self.num_classes)
+        acc = accuracy(cls_score[pos], labels[pos]) if pos.any() else \
+            cls_score.new_zeros(())
+        return dict(acc_classes=acc)
+
+    def _log_probs(self, z: Tensor) -> Tuple[Tensor, Tensor]:
+        """(log p, log(1 − p)) of float32 logits, finite for any z."""
+        if self.act_type == 'Sigmoid':
+            return F.logsigmoid(z), F.logsigmoid(-z)
+        if self.act_type == 'Gumbel':
+            log_p = -torch.exp(-z.clamp(min=_GUMBEL_LOGIT_MIN))
+        else:
+            log_p = log_apa(z, self.act.lambda_param, self.act.kappa_param)
+        log_1mp = torch.log(-torch.expm1(log_p.clamp(max=_LOG_P_MAX)))
+        return log_p, log_1mp
+
+    def _keep_weights(self, labels: Tensor) -> Tensor:
+        """(N, C) 0/1 weights: 0 for dropped tail negatives."""
+        if self.tail_classes is None:
+            raise RuntimeError(
+                'APADropLoss needs ann_file (the training annotation file) '
+                'to find the tail classes; set it, or tail_thr=0')
+        num_rois, num_classes = labels.numel(), self.num_classes
+        tail = self.tail_classes
+        fg = labels < num_classes
+        drop = torch.zeros(num_rois, num_classes, dtype=torch.bool,
+                           device=labels.device)
+        drop[fg] = tail
+        bg = ~fg
+        if bg.any() and fg.any():
+            tail_share = tail[labels[fg]].float().mean()
+            kept = torch.rand(int(bg.sum()), num_classes,
+                              device=labels.device) <= tail_share
+            drop[bg] = tail & ~kept
+        return (~drop).float()
+
+    def forward(self,
+                cls_score: Tensor,
+                labels: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None) -> Tensor:
+        """Loss of (N, C) logits against labels in [0, C] (C: background).
+
+        Args:
+            cls_score (Tensor): (N, C) logits.
+            labels (Tensor): (N,) labels; C is background.
+            weight (Tensor, optional): (N,) per-RoI weights.
+            avg_factor (float, optional): Divisor of the 'mean' reduction;
+                defaults to N.
+            reduction_override (str, optional): 'none', 'mean' or 'sum'.
+
+        Returns:
+            Tensor: Scalar loss, or (N,) per-RoI losses for 'none'.
+        """
+        if cls_score.shape[-1] != self.num_classes:
+            raise ValueError(f'cls_score has {cls_score.shape[-1]} classes, '
+                             f'expected {self.num_classes}')
+        reduction = reduction_override or self.reduction
+        z = cls_score.float()
+        if self.logit_clamp is not None:
+            z = z.clamp(-self.logit_clamp, self.logit_clamp)
+        target = F.one_hot(labels, self.num_classes + 1)[:, :-1].float()
+        log_p, log_1mp = self._log_probs(z)
+        loss = -(target * log_p + (1 - target) * log_1mp)
+        if self.tail_thr > 0:
+            loss = loss * (1 - (1 - self._keep_weights(labels)) *
+                           (1 - target))
+        loss = loss.sum(dim=1)
+        if weight is not None:
+            loss = loss * weight.float()
+        if reduction == 'sum':
+            loss = loss.sum()
+        elif reduction == 'mean':
+            loss = loss.sum() / (avg_factor or max(labels.numel(), 1))
+        return self.loss_weight * loss
