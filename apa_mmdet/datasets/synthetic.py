@@ -2,31 +2,32 @@
 """Small long-tailed detection data sets of synthetic images.
 
 Every object class has its own shape and colour, so a detector can learn
-them; class frequencies follow a Zipf law, so the set is long-tailed like
-LVIS. Everything is deterministic given the seed. ``generate_lvis`` writes
-the LVIS v1 layout mmdet's ``LVISV1Dataset`` reads::
+them; class frequencies follow a Zipf law, so the sets are long-tailed like
+LVIS. Everything is deterministic given the seed. Three layouts, as mmdet's
+datasets read them:
 
-    root/annotations/lvis_v1_{train,val}.json
-    root/train2017/*.jpg   root/val2017/*.jpg   (found through ``coco_url``)
-
-LVIS fields are filled as in the real files: ``frequency`` (r/c/f) and
-``image_count``/``instance_count`` from the training split (in both files),
-``neg_category_ids`` and ``not_exhaustive_category_ids`` per image. Since
-LVIS's absolute r/c/f thresholds (10 and 100 images) need ~100k images, the
-classes are split by training image count into the rarest 30 % (r), the
-middle 40 % (c) and the most frequent 30 % (f).
+* ``generate_lvis``: LVIS v1 (``LVISV1Dataset``), with ``frequency`` (r/c/f),
+  ``image_count``, ``neg_category_ids`` and ``not_exhaustive_category_ids``.
+  LVIS's absolute r/c/f thresholds (10 and 100 images) need ~100k images, so
+  classes are split by training image count into the rarest 30 % (r), the
+  middle 40 % (c) and the most frequent 30 % (f).
+* ``generate_coco``: COCO (``CocoDataset``), boxes and polygons.
+* ``generate_v3det``: V3Det (``V3DetDataset``), boxes only.
 """
 import json
 import os.path as osp
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 
 SHAPES = ('rectangle', 'ellipse', 'triangle', 'diamond')
 COCO_URL = 'http://images.cocodataset.org/'
+V3DET_LABEL_FILE = 'category_name_13204_v3det_2023_v1.txt'
+_DEFAULTS = dict(num_classes=12, num_train=160, num_val=48, image_size=128,
+                 zipf_exponent=1.2)
 
 
 @dataclass
@@ -110,97 +111,58 @@ def _annotation(obj: _Object, ann_id: int, image_id: int) -> dict:
         ])
 
 
-def _make_split(rng, root: Path, split: str, num_images: int,
+def _make_split(rng, root: Path, image_dir: str, num_images: int,
                 class_probs: np.ndarray, size: int, first_image_id: int,
                 cover_all_classes: bool) -> Dict[str, list]:
     """Render one split; returns its ``images`` and ``annotations``."""
     num_classes = len(class_probs)
-    (root / split).mkdir(parents=True, exist_ok=True)
+    (root / image_dir).mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for index in range(num_images):
         image_id = first_image_id + index
         forced = index % num_classes if (
             cover_all_classes and index < num_classes) else -1
         objects = _sample_objects(rng, class_probs, size, forced)
-        file_name = f'{image_id:012d}.jpg'
-        cv2.imwrite(
-            str(root / split / file_name),
-            _render(rng, objects, size, num_classes))
+        file_name = f'{image_dir}/{image_id:012d}.jpg'
+        cv2.imwrite(str(root / file_name),
+                    _render(rng, objects, size, num_classes))
         present = sorted({o.category_id for o in objects})
         absent = [c for c in range(1, num_classes + 1) if c not in present]
         negatives = rng.choice(absent, size=min(3, len(absent)), replace=False)
-        not_exhaustive = [c for c in present if rng.random() < 0.05]
         images.append(
             dict(
                 id=image_id,
                 width=size,
                 height=size,
                 file_name=file_name,
-                coco_url=f'{COCO_URL}{split}/{file_name}',
                 neg_category_ids=sorted(int(c) for c in negatives),
-                not_exhaustive_category_ids=not_exhaustive))
+                not_exhaustive_category_ids=[
+                    c for c in present if rng.random() < 0.05
+                ]))
         for obj in objects:
             annotations.append(
                 _annotation(obj, len(annotations) + 1, image_id))
     return dict(images=images, annotations=annotations)
 
 
-def _categories(num_classes: int, train: Dict[str, list]) -> List[dict]:
-    image_sets = [set() for _ in range(num_classes)]
-    instance_count = [0] * num_classes
-    for ann in train['annotations']:
-        image_sets[ann['category_id'] - 1].add(ann['image_id'])
-        instance_count[ann['category_id'] - 1] += 1
-    image_count = [len(s) for s in image_sets]
+def _frequency_groups(image_count: List[int]) -> List[str]:
+    """'r' for the rarest 30 % of classes, 'f' for the top 30 %, else 'c'."""
+    num_classes = len(image_count)
     order = np.argsort(image_count, kind='stable')
-    n_rare, n_freq = round(0.3 * num_classes), round(0.3 * num_classes)
-    frequency = ['c'] * num_classes
+    n_rare = n_freq = round(0.3 * num_classes)
+    groups = ['c'] * num_classes
     for rank, index in enumerate(order):
         if rank < n_rare:
-            frequency[index] = 'r'
+            groups[index] = 'r'
         elif rank >= num_classes - n_freq:
-            frequency[index] = 'f'
-    categories = []
-    for index in range(num_classes):
-        shape = SHAPES[index % len(SHAPES)]
-        name = f'{shape}_{index:02d}'
-        categories.append(
-            dict(
-                id=index + 1,
-                name=name,
-                synset=f'{name}.n.01',
-                synonyms=[name],
-                **{'def': f'a {shape} of colour #{index}'},
-                frequency=frequency[index],
-                image_count=image_count[index],
-                instance_count=instance_count[index]))
-    return categories
+            groups[index] = 'f'
+    return groups
 
 
-def generate_lvis(root: str,
-                  num_classes: int = 12,
-                  num_train: int = 160,
-                  num_val: int = 48,
-                  image_size: int = 128,
-                  zipf_exponent: float = 1.2,
-                  seed: int = 0) -> Dict[str, str]:
-    """Write a small long-tailed LVIS v1-format data set under ``root``.
-
-    Args:
-        root (str): Output folder (created).
-        num_classes (int): Number of categories, >= 3. Defaults to 12.
-        num_train (int): Training images. Defaults to 160.
-        num_val (int): Validation images, >= ``num_classes``; every class
-            appears in validation. Defaults to 48.
-        image_size (int): Side of the square images. Defaults to 128.
-        zipf_exponent (float): Class probability ∝ rank^(−exponent) in
-            training; validation uses half the exponent. Defaults to 1.2.
-        seed (int): Random seed; equal seeds write identical files.
-            Defaults to 0.
-
-    Returns:
-        dict: Paths of the ``train`` and ``val`` annotation files.
-    """
+def _synthesize(root: str, image_dirs: Tuple[str, str], num_classes: int,
+                num_train: int, num_val: int, image_size: int,
+                zipf_exponent: float, seed: int):
+    """Render both splits; returns (train, val, category names)."""
     if num_classes < 3:
         raise ValueError(f'num_classes must be >= 3 (r, c and f groups), '
                          f'got {num_classes}')
@@ -210,24 +172,124 @@ def generate_lvis(root: str,
     rng = np.random.default_rng(seed)
     out = Path(root)
     ranks = np.arange(1, num_classes + 1, dtype=np.float64)
-    splits = {}
-    for split, count, exponent, first_id in (
-        ('train2017', num_train, zipf_exponent, 1),
-        ('val2017', num_val, zipf_exponent / 2, num_train + 1)):
+    splits = []
+    for image_dir, count, exponent, first_id in (
+        (image_dirs[0], num_train, zipf_exponent, 1),
+        (image_dirs[1], num_val, zipf_exponent / 2, num_train + 1)):
         probs = ranks**-exponent
-        splits[split] = _make_split(rng, out, split, count, probs / probs.sum(),
-                                    image_size, first_id,
-                                    split == 'val2017')
-    categories = _categories(num_classes, splits['train2017'])
-    (out / 'annotations').mkdir(parents=True, exist_ok=True)
+        splits.append(
+            _make_split(rng, out, image_dir, count, probs / probs.sum(),
+                        image_size, first_id, image_dir == image_dirs[1]))
+    names = [f'{SHAPES[i % len(SHAPES)]}_{i:02d}' for i in range(num_classes)]
+    return splits[0], splits[1], names
+
+
+def _write(root: str, name: str, payload: dict) -> str:
+    path = Path(root) / 'annotations' / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+    return osp.join(root, 'annotations', name)
+
+
+def generate_lvis(root: str, seed: int = 0, **kwargs) -> Dict[str, str]:
+    """Write a small long-tailed LVIS v1-format data set under ``root``.
+
+    Images go to ``train2017/`` and ``val2017/`` and are found through
+    ``coco_url`` as in LVIS v1; ``frequency``, ``image_count`` and
+    ``instance_count`` come from the training split (in both files).
+
+    Args:
+        root (str): Output folder (created).
+        seed (int): Random seed; equal seeds write identical files.
+        **kwargs: ``num_classes`` (>= 3, default 12), ``num_train``
+            (default 160), ``num_val`` (>= num_classes; every class appears
+            in validation; default 48), ``image_size`` (square side,
+            default 128), ``zipf_exponent`` (class probability ∝
+            rank^(−exponent) in training, half of it in validation; default
+            1.2).
+
+    Returns:
+        dict: Paths of the ``train`` and ``val`` annotation files.
+    """
+    train, val, names = _synthesize(root, ('train2017', 'val2017'), seed=seed,
+                                    **{**_DEFAULTS, **kwargs})
+    image_sets = [set() for _ in names]
+    instance_count = [0] * len(names)
+    for ann in train['annotations']:
+        image_sets[ann['category_id'] - 1].add(ann['image_id'])
+        instance_count[ann['category_id'] - 1] += 1
+    image_count = [len(s) for s in image_sets]
+    groups = _frequency_groups(image_count)
+    categories = [
+        dict(id=i + 1, name=name, synset=f'{name}.n.01', synonyms=[name],
+             frequency=groups[i], image_count=image_count[i],
+             instance_count=instance_count[i],
+             **{'def': f'a {name.split("_")[0]} of colour #{i}'})
+        for i, name in enumerate(names)
+    ]
     paths = {}
-    for key, split in (('train', 'train2017'), ('val', 'val2017')):
-        path = out / 'annotations' / f'lvis_v1_{key}.json'
-        payload = dict(
-            info=dict(description=f'apa_mmdet synthetic LVIS v1 (seed {seed})'),
-            licenses=[],
-            categories=categories,
-            **splits[split])
-        path.write_text(json.dumps(payload))
-        paths[key] = osp.join(root, 'annotations', path.name)
+    for key, split in (('train', train), ('val', val)):
+        for image in split['images']:
+            image['coco_url'] = COCO_URL + image['file_name']
+            image['file_name'] = osp.basename(image['file_name'])
+        paths[key] = _write(
+            root, f'lvis_v1_{key}.json',
+            dict(info=dict(description=f'apa_mmdet synthetic LVIS v1, seed '
+                           f'{seed}'), licenses=[], categories=categories,
+                 **split))
     return paths
+
+
+def _coco_style(split: dict, keep_masks: bool) -> dict:
+    images = [{k: image[k] for k in ('id', 'width', 'height', 'file_name')}
+              for image in split['images']]
+    annotations = []
+    for ann in split['annotations']:
+        ann = dict(ann, iscrowd=0)
+        if not keep_masks:
+            ann.pop('segmentation')
+        annotations.append(ann)
+    return dict(images=images, annotations=annotations)
+
+
+def generate_coco(root: str, seed: int = 0, **kwargs) -> Dict[str, str]:
+    """Write a small long-tailed COCO-format data set under ``root``.
+
+    ``annotations/instances_{train,val}2017.json`` with images in
+    ``train2017/`` and ``val2017/`` (``data_prefix=dict(img='train2017/')``
+    as in mmdet's COCO configs). Arguments as :func:`generate_lvis`.
+    """
+    train, val, names = _synthesize(root, ('train2017', 'val2017'), seed=seed,
+                                    **{**_DEFAULTS, **kwargs})
+    categories = [dict(id=i + 1, name=n, supercategory='shape')
+                  for i, n in enumerate(names)]
+    paths = {}
+    for key, split in (('train', train), ('val', val)):
+        payload = _coco_style(split, keep_masks=True)
+        for image in payload['images']:
+            image['file_name'] = osp.basename(image['file_name'])
+        paths[key] = _write(root, f'instances_{key}2017.json',
+                            dict(categories=categories, **payload))
+    return paths
+
+
+def generate_v3det(root: str, seed: int = 0, **kwargs) -> Dict[str, str]:
+    """Write a small long-tailed V3Det-format (box-only) data set.
+
+    ``annotations/v3det_2023_v1_{train,val}.json`` (COCO layout, no masks,
+    images under ``images/``, ``data_prefix=dict(img='')``) and the class
+    list ``annotations/category_name_13204_v3det_2023_v1.txt`` that mmdet's
+    ``V3DetDataset`` reads. Arguments as :func:`generate_lvis`.
+    """
+    train, val, names = _synthesize(root, ('images/train', 'images/val'),
+                                    seed=seed, **{**_DEFAULTS, **kwargs})
+    categories = [dict(id=i + 1, name=n) for i, n in enumerate(names)]
+    (Path(root) / 'annotations').mkdir(parents=True, exist_ok=True)
+    (Path(root) / 'annotations' / V3DET_LABEL_FILE).write_text(
+        '\n'.join(names) + '\n')
+    return {
+        key: _write(root, f'v3det_2023_v1_{key}.json',
+                    dict(categories=categories,
+                         **_coco_style(split, keep_masks=False)))
+        for key, split in (('train', train), ('val', val))
+    }

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from lvis import LVIS
+from mmdet.registry import DATASETS
 
-from apa_mmdet.datasets import generate_lvis
+from apa_mmdet.datasets import generate_coco, generate_lvis, generate_v3det
 
 
 def digest(root):
@@ -60,3 +61,30 @@ def test_lvis_v1_fields_and_layout(tmp_path):
 def test_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         generate_lvis(str(tmp_path), **kwargs)
+
+
+@pytest.mark.parametrize('generate,dataset,prefix,masks', [
+    (generate_lvis, 'LVISV1Dataset', '', True),
+    (generate_coco, 'CocoDataset', 'train2017/', True),
+    (generate_v3det, 'V3DetDataset', '', False),
+])
+def test_mmdet_datasets_read_every_format(tmp_path, generate, dataset, prefix,
+                                          masks):
+    paths = generate(str(tmp_path), num_classes=5, num_train=12, num_val=6,
+                     image_size=48)
+    kwargs = dict(
+        type=dataset,
+        data_root=str(tmp_path),
+        ann_file=paths['train'],
+        data_prefix=dict(img=prefix),
+        pipeline=[])
+    if dataset == 'CocoDataset':
+        names = [c['name'] for c in
+                 json.loads(Path(paths['train']).read_text())['categories']]
+        kwargs['metainfo'] = dict(classes=names)
+    data = DATASETS.build(kwargs)
+    assert len(data) > 0
+    for info in data:
+        assert Path(info['img_path']).is_file()
+        assert info['instances']
+        assert all(('mask' in inst) == masks for inst in info['instances'])

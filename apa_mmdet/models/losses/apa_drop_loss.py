@@ -1,5 +1,6 @@
 # Copyright (c) apa_mmdet contributors.
 """Gumbel Optimised Loss with rare-negative dropping, generalised to APA."""
+import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -45,8 +46,9 @@ class APADropLoss(nn.Module):
         num_classes (int): C; must equal the head's and the annotation
             file's number of classes.
         ann_file (str, optional): Training annotation file (LVIS, COCO or
-            V3Det format) giving the class frequencies. Needed to drop rare
-            negatives; may be None for inference or ``tail_thr=0``.
+            V3Det format) giving the class frequencies. Read at construction
+            if it exists, else at the first training step; not needed for
+            inference or with ``tail_thr=0``.
         act_cfg (dict): ``dict(type='Gumbel')`` (official),
             ``dict(type='Sigmoid')``, or ``dict(type='APA', ...)`` with
             :class:`APA` arguments for learnable λ, κ (``num_parameters=C``
@@ -93,21 +95,29 @@ class APADropLoss(nn.Module):
         self.logit_clamp = logit_clamp
         self.reduction = reduction
         self.loss_weight = loss_weight
-        tail = torch.zeros(num_classes, dtype=torch.bool)
-        if ann_file is not None:
-            stats = load_class_frequency(ann_file)
-            if stats.num_classes != num_classes:
-                raise ValueError(
-                    f'num_classes={num_classes} disagrees with {ann_file}, '
-                    f'which has {stats.num_classes} categories')
-            tail = torch.from_numpy(stats.frequency < tail_thr)
-        elif tail_thr > 0:
-            tail = None
-        # per-device state, recomputable from ann_file: not in checkpoints
-        self.register_buffer('tail_classes', tail, persistent=False)
+        # per-device state recomputable from ann_file: not in checkpoints
+        self.register_buffer('tail_classes', None, persistent=False)
+        if tail_thr <= 0:
+            self.tail_classes = torch.zeros(num_classes, dtype=torch.bool)
+        elif ann_file is not None and osp.isfile(ann_file):
+            self._load_tail_classes()
         self.custom_cls_channels = True
         self.custom_activation = True
         self.custom_accuracy = True
+
+    def _load_tail_classes(self) -> None:
+        """Read the class frequencies of ``ann_file`` and mark tail classes.
+
+        Runs at construction when the file exists (a corrupt file or a
+        class-count mismatch fails the build), else at the first training
+        step, so configs build and models predict without the data.
+        """
+        stats = load_class_frequency(self.ann_file)
+        if stats.num_classes != self.num_classes:
+            raise ValueError(
+                f'num_classes={self.num_classes} disagrees with '
+                f'{self.ann_file}, which has {stats.num_classes} categories')
+        self.tail_classes = torch.from_numpy(stats.frequency < self.tail_thr)
 
     def get_cls_channels(self, num_classes: int) -> int:
         """C classifier outputs: no background logit."""
@@ -149,11 +159,13 @@ class APADropLoss(nn.Module):
     def _keep_weights(self, labels: Tensor) -> Tensor:
         """(N, C) 0/1 weights: 0 for dropped tail negatives."""
         if self.tail_classes is None:
-            raise RuntimeError(
-                'APADropLoss needs ann_file (the training annotation file) '
-                'to find the tail classes; set it, or tail_thr=0')
+            if self.ann_file is None:
+                raise RuntimeError(
+                    'APADropLoss needs ann_file (the training annotation '
+                    'file) to find the tail classes; set it, or tail_thr=0')
+            self._load_tail_classes()
         num_rois, num_classes = labels.numel(), self.num_classes
-        tail = self.tail_classes
+        tail = self.tail_classes.to(labels.device)
         fg = labels < num_classes
         drop = torch.zeros(num_rois, num_classes, dtype=torch.bool,
                            device=labels.device)

@@ -184,8 +184,9 @@ def test_bad_arguments_name_the_values(ann_file, tmp_path):
     with pytest.raises(ValueError, match=r'num_classes=5 disagrees with .*'
                        r'lvis_v1_train\.json, which has 9 categories'):
         APADropLoss(5, ann_file=ann_file)
-    with pytest.raises(FileNotFoundError, match='nope.json'):
-        APADropLoss(C, ann_file=str(tmp_path / 'nope.json'))
+    missing = APADropLoss(C, ann_file=str(tmp_path / 'nope.json'))
+    with pytest.raises(FileNotFoundError, match='nope.json not found'):
+        missing(*logits_and_labels())  # builds; fails when it trains
     corrupt = tmp_path / 'corrupt.json'
     corrupt.write_text('{"categories": [')
     with pytest.raises(ValueError, match='corrupt.json is not valid JSON'):

@@ -1,0 +1,15 @@
+# Reference long-tail baseline: mmdet's Seesaw Loss (with its normalised
+# linear classifier and default head initialisation) on the APA SE-R50.
+_base_ = './mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+model = dict(
+    roi_head=dict(
+        bbox_head=dict(
+            cls_predictor_cfg=dict(type='NormedLinear', tempearture=20),
+            loss_cls=dict(
+                _delete_=True,
+                type='SeesawLoss',
+                p=0.8,
+                q=2.0,
+                num_classes={{_base_.num_classes}},
+                loss_weight=1.0),
+            init_cfg=None)))

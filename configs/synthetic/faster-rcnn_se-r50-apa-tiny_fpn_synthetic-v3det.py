@@ -1,0 +1,74 @@
+# CPU-sized APA Faster R-CNN with the V3Det recipe's heads on the generated
+# V3Det-format (box-only) set (apa_mmdet.datasets.generate_v3det).
+_base_ = '../v3det/faster-rcnn_se-r50-apa_fpn_8xb4-sample1e-3-ms-2x_v3det.py'
+
+data_root = 'data/synthetic_v3det/'
+num_classes = 12
+width = 64  # FPN and head channels
+model = dict(
+    backbone=dict(
+        base_channels=16,
+        stem_channels=16,
+        frozen_stages=-1,
+        norm_eval=False,
+        init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=width),
+    rpn_head=dict(in_channels=width, feat_channels=width),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=width),
+        bbox_head=dict(
+            in_channels=width,
+            fc_out_channels=256,
+            num_classes=num_classes,
+            loss_cls=dict(num_classes=num_classes))),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=600, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(
+        rpn=dict(nms_pre=300, max_per_img=100),
+        rcnn=dict(max_per_img=50)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        oversample_thr=0.1,
+        dataset=dict(data_root=data_root, pipeline=train_pipeline)))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    ann_file=data_root + 'annotations/v3det_2023_v1_val.json',
+    use_mp_eval=False)
+test_evaluator = val_evaluator
+
+max_iters = 300
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=2e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=50),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[240], gamma=0.1)
+]
+default_hooks = dict(
+    logger=dict(interval=10), checkpoint=dict(interval=max_iters))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))

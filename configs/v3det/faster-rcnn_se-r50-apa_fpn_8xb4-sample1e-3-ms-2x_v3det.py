@@ -1,0 +1,8 @@
+# Faster R-CNN with the official APA SE-ResNet-50 on V3Det (13,204 classes):
+# mmdet's V3Det recipe (RFS 1e-3, multi-scale, AdamW, 137,520 iterations,
+# batch 8x4) with the backbone swapped.
+_base_ = [
+    'mmdet::v3det/faster_rcnn_r50_fpn_8x4_sample1e-3_mstrain_v3det_2x.py',
+    '../_base_/models/se-r50-apa.py'
+]
+model = dict(backbone={{_base_.apa_backbone}})
