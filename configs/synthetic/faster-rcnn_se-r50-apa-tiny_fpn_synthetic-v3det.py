@@ -55,9 +55,7 @@ val_dataloader = dict(
     num_workers=2,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    ann_file=data_root + 'annotations/v3det_2023_v1_val.json',
-    use_mp_eval=False)
+val_evaluator = dict(ann_file=data_root + 'annotations/v3det_2023_v1_val.json')
 test_evaluator = val_evaluator
 
 max_iters = 300
