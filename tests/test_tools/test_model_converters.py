@@ -164,3 +164,43 @@ def test_crafted_checkpoint_is_refused(tmp_path, capsys):
     assert code == 1
     assert 'posix.system' in capsys.readouterr().err
     assert not marker.exists()
+
+
+def config_model(strip_backbone_init=True):
+    from apa_mmdet.testing import get_config
+    cfg = get_config(
+        'lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py')
+    if strip_backbone_init:
+        cfg.model.backbone.init_cfg = None
+    cfg.model.roi_head.bbox_head.loss_cls.ann_file = None
+    return MODELS.build(cfg.model)
+
+
+def test_imagenet_conversion_loads_strictly_into_config_backbone(tmp_path):
+    src = tmp_path / 'official.pth'
+    official_imagenet_file(src, seed=6)
+    code, dst = convert(tmp_path, src)
+    assert code == 0
+    model = config_model()
+    model.backbone.load_state_dict(safe_load(str(dst))['state_dict'],
+                                   strict=True)
+
+
+def test_official_detector_checkpoint_loads_strictly(tmp_path):
+    """Official backbone keys (independent layout) + mmdet head keys, with
+    the official CARAFE upsampler and learnable mask temperature."""
+    model = config_model()
+    heads = {k: v for k, v in model.state_dict().items()
+             if not k.startswith('backbone.')}
+    assert 'roi_head.mask_head.conv_logits.tempearture' in heads
+    assert 'roi_head.mask_head.upsample.channel_compressor.weight' in heads
+    assert heads['roi_head.bbox_head.fc_cls.weight'].shape[0] == 1203
+    state = {f'backbone.{k}': v
+             for k, v in official_state_dict(with_fc=False).items()}
+    state.update(heads)
+    src = tmp_path / 'official_detector.pth'
+    torch.save(dict(state_dict=state, meta=dict(epoch=24)), src)
+    code, dst = convert(tmp_path, src)
+    assert code == 0
+    fresh = config_model()
+    fresh.load_state_dict(safe_load(str(dst))['state_dict'], strict=True)
