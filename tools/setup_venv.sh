@@ -33,7 +33,7 @@ build_mmcv_wheel() {
   start=$SECONDS
   while kill -0 "$pid" 2>/dev/null; do
     sleep 30
-    step="$(grep -oE '^\[[0-9]+/[0-9]+\]' "$build/build.log" | tail -n1 || true)"
+    step="$(grep -oE '^ *\[[0-9]+/[0-9]+\]' "$build/build.log" | tail -n1 | tr -d ' ' || true)"
     log "still building mmcv: $((SECONDS - start)) s, compile step ${step:-[preparing]}"
   done
   if ! wait "$pid"; then

@@ -1,0 +1,62 @@
+# Copyright (c) apa_mmdet contributors.
+"""FastLVISMetric reports what mmdet's LVISMetric (lvis-api) reports."""
+import numpy as np
+import pytest
+import torch
+from mmdet.evaluation import LVISMetric
+from mmdet.registry import METRICS
+
+from apa_mmdet.datasets import generate_lvis
+from apa_mmdet.evaluation import FastLVISMetric
+from apa_mmdet.testing import ground_truth_predictions
+
+
+@pytest.fixture(scope='module')
+def lvis_val(tmp_path_factory):
+    root = tmp_path_factory.mktemp('lvis')
+    return generate_lvis(str(root), num_classes=9, num_train=40, num_val=30,
+                         image_size=96, seed=7)['val']
+
+
+def noisy_predictions(ann_file, seed, extra=0):
+    """Wrong labels, jittered boxes and masks, random scores, duplicates."""
+    rng = np.random.default_rng(seed)
+    samples = ground_truth_predictions(ann_file, 0.3, seed)
+    for sample in samples:
+        pred = sample['pred_instances']
+        n = len(pred['scores']) + extra
+        index = torch.from_numpy(rng.integers(0, len(pred['scores']), n))
+        index[:len(pred['scores'])] = torch.arange(len(pred['scores']))
+        pred['bboxes'] = pred['bboxes'][index] + torch.from_numpy(
+            rng.normal(0, 3, (n, 4)).astype(np.float32))
+        pred['masks'] = torch.roll(pred['masks'][index],
+                                   int(rng.integers(-3, 4)), dims=2)
+        pred['labels'] = pred['labels'][index]
+        pred['scores'] = torch.from_numpy(rng.random(n).astype(np.float32))
+    return samples
+
+
+def evaluate(metric, samples):
+    metric.dataset_meta = dict(classes=tuple(range(9)))
+    metric.process({}, samples)
+    return metric.evaluate(size=len(samples))
+
+
+@pytest.mark.parametrize('seed,extra', [(0, 0), (1, 5), (2, 320)])
+def test_equal_to_lvis_api(lvis_val, seed, extra):
+    samples = noisy_predictions(lvis_val, seed, extra)
+    reference = evaluate(LVISMetric(ann_file=lvis_val,
+                                    metric=['bbox', 'segm']), samples)
+    fast = evaluate(FastLVISMetric(ann_file=lvis_val), samples)
+    assert set(fast) == set(reference)
+    for key, value in reference.items():
+        assert abs(fast[key] - value) <= 1e-6, (key, fast[key], value)
+    assert 0 < fast['lvis/segm_APr'] < 1
+
+
+def test_registered_and_validated(lvis_val):
+    metric = METRICS.build(dict(type='FastLVISMetric', ann_file=lvis_val,
+                                metric='bbox'))
+    assert metric.metrics == ['bbox']
+    with pytest.raises(KeyError, match="'proposal'"):
+        FastLVISMetric(ann_file=lvis_val, metric=['bbox', 'proposal'])
