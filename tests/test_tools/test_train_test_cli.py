@@ -15,12 +15,15 @@ ROOT = CONFIG_ROOT.parent
 TINY = CONFIG_ROOT / 'synthetic' / 'mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 
 
-def write_config(path, data_root, extra=''):
+def write_config(path, data_root, num_classes=12):
     path.write_text(textwrap.dedent(f'''
         _base_ = '{TINY}'
         data_root = '{data_root}/'
-        model = dict(roi_head=dict(bbox_head=dict(loss_cls=dict(
-            ann_file=data_root + 'annotations/lvis_v1_train.json'))))
+        model = dict(roi_head=dict(
+            bbox_head=dict(num_classes={num_classes}, loss_cls=dict(
+                num_classes={num_classes},
+                ann_file=data_root + 'annotations/lvis_v1_train.json')),
+            mask_head=dict(num_classes={num_classes})))
         train_dataloader = dict(
             num_workers=0, persistent_workers=False,
             dataset=dict(dataset=dict(data_root=data_root)))
@@ -33,7 +36,7 @@ def write_config(path, data_root, extra=''):
         test_evaluator = val_evaluator
         train_cfg = dict(max_epochs=1, val_interval=1)
         default_hooks = dict(checkpoint=dict(interval=1))
-        ''') + textwrap.dedent(extra))
+        '''))
     return path
 
 
@@ -68,12 +71,9 @@ def test_train_then_test_reports_lvis_metrics(data_root, tmp_path):
 
 
 def test_class_count_mismatch_fails_with_one_clear_error(data_root, tmp_path):
-    config = write_config(tmp_path / 'bad.py', data_root, '''
-        model = dict(roi_head=dict(
-            bbox_head=dict(num_classes=10, loss_cls=dict(num_classes=10)),
-            mask_head=dict(num_classes=10)))
-        ''')
+    config = write_config(tmp_path / 'bad.py', data_root, num_classes=10)
     result = tool('tools/train.py', config, '--work-dir', tmp_path / 'w')
     assert result.returncode != 0
-    assert re.search(r'num_classes=10 disagrees with \S*lvis_v1_train\.json, '
-                     r'which has 12 categories', result.stderr)
+    assert re.search(
+        rf'num_classes=10 disagrees with {data_root}/annotations/'
+        r'lvis_v1_train\.json, which has 12 categories', result.stderr)

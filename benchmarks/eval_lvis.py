@@ -1,0 +1,147 @@
+# Copyright (c) apa_mmdet contributors.
+"""LVIS evaluation: mmdet's LVISMetric (lvis-api) vs FastLVISMetric.
+
+Generates a long-tailed LVIS-format validation set (default 500 images,
+100 categories with r/c/f groups, neg/not-exhaustive ids) and a fixed,
+seeded set of detections (ground truth with wrong labels and jitter plus
+random boxes, ``--dets`` per image, masks included). Each backend runs the
+whole metric, ``process`` (mask RLE encoding) + ``evaluate``, in a fresh
+process so that its peak RSS is its own; runs alternate between backends and
+the medians are compared. Prints a table, the speed-ups and every metric of
+both side by side with the largest difference.
+
+Usage: ``python benchmarks/eval_lvis.py [--images 500] [--dets 100]
+[--repeats 3]``
+"""
+import argparse
+import json
+import os.path as osp
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BACKENDS = ('LVISMetric', 'FastLVISMetric')
+
+
+def detections(ann_file: str, dets_per_image: int, seed: int):
+    """Yield one mmdet data sample per image (generated, never stored)."""
+    import numpy as np
+    import torch
+
+    from apa_mmdet.testing import ground_truth_predictions
+    with open(ann_file) as f:
+        num_classes = len(json.load(f)['categories'])
+    rng = np.random.default_rng(seed)
+    for sample in ground_truth_predictions(ann_file, 0.2, seed):
+        pred = sample['pred_instances']
+        h, w = sample['ori_shape']
+        extra = dets_per_image - len(pred['scores'])
+        xy = rng.uniform(0, [w - 8, h - 8], (extra, 2))
+        wh = rng.uniform(8, [w, h], (extra, 2))
+        boxes = np.concatenate([xy, np.minimum(xy + wh, [w, h])], 1)
+        masks = np.zeros((extra, h, w), dtype=bool)
+        for i, (x0, y0, x1, y1) in enumerate(boxes.astype(int)):
+            masks[i, y0:y1, x0:x1] = True
+        pred['bboxes'] = torch.cat([
+            pred['bboxes'] + torch.from_numpy(
+                rng.normal(0, 2, pred['bboxes'].shape).astype(np.float32)),
+            torch.from_numpy(boxes.astype(np.float32))])
+        pred['masks'] = torch.cat([pred['masks'], torch.from_numpy(masks)])
+        pred['labels'] = torch.cat([
+            pred['labels'],
+            torch.from_numpy(rng.integers(0, num_classes, extra))])
+        pred['scores'] = torch.from_numpy(
+            rng.random(dets_per_image).astype(np.float32))
+        yield sample
+
+
+def worker(backend: str, ann_file: str, dets_per_image: int) -> dict:
+    from mmdet.evaluation import LVISMetric
+
+    from apa_mmdet.evaluation import FastLVISMetric
+    cls = LVISMetric if backend == 'LVISMetric' else FastLVISMetric
+    samples = list(detections(ann_file, dets_per_image, seed=0))
+    start = time.perf_counter()
+    metric = cls(ann_file=ann_file, metric=['bbox', 'segm'])
+    metric.dataset_meta = dict(classes=None)
+    for sample in samples:
+        metric.process({}, [sample])
+    processed = time.perf_counter()
+    results = metric.evaluate(size=len(samples))
+    end = time.perf_counter()
+    return dict(
+        seconds=end - start,
+        process_seconds=processed - start,
+        evaluate_seconds=end - processed,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        metrics=results)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--images', type=int, default=500)
+    parser.add_argument('--classes', type=int, default=100)
+    parser.add_argument('--dets', type=int, default=100)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--worker', choices=BACKENDS)
+    parser.add_argument('--ann-file')
+    args = parser.parse_args()
+    if args.worker:
+        sys.stdout.write(json.dumps(
+            worker(args.worker, args.ann_file, args.dets)) + '\n')
+        return
+    from apa_mmdet.datasets import generate_lvis
+    with tempfile.TemporaryDirectory() as root:
+        ann_file = generate_lvis(
+            root, num_classes=args.classes, num_train=args.classes,
+            num_val=args.images, image_size=128, seed=0)['val']
+        runs = {b: [] for b in BACKENDS}
+        for _ in range(args.repeats):
+            for backend in BACKENDS:  # interleaved: A B A B ...
+                out = subprocess.run(
+                    [sys.executable, __file__, '--worker', backend,
+                     '--ann-file', ann_file, '--dets', str(args.dets)],
+                    check=True, capture_output=True, text=True).stdout
+                runs[backend].append(json.loads(out.strip().splitlines()[-1]))
+    report(args, runs)
+
+
+def report(args, runs):
+    sys.stdout.write(
+        f'LVIS bbox+segm evaluation, {args.images} images x {args.dets} '
+        f'detections, {args.classes} categories, {args.repeats} interleaved '
+        'runs per backend (fresh process each)\n\n')
+    sys.stdout.write(
+        f'{"backend":16}{"total s":>9}{"process s":>11}{"evaluate s":>12}'
+        f'{"evaluate runs s":>22}{"peak RSS MB":>13}\n')
+    median = {}
+    for backend, results in runs.items():
+        median[backend] = {
+            k: statistics.median(r[k] for r in results)
+            for k in ('seconds', 'process_seconds', 'evaluate_seconds')
+        }
+        rss = max(r['peak_rss_mb'] for r in results)
+        evals = ' '.join(f'{r["evaluate_seconds"]:.2f}' for r in results)
+        m = median[backend]
+        sys.stdout.write(
+            f'{backend:16}{m["seconds"]:9.2f}{m["process_seconds"]:11.2f}'
+            f'{m["evaluate_seconds"]:12.2f}{evals:>22}{rss:13.0f}\n')
+    ref, fast = median['LVISMetric'], median['FastLVISMetric']
+    sys.stdout.write(
+        '\nspeed-up lvis-api / fast: evaluate (load + match + accumulate) '
+        f'{ref["evaluate_seconds"] / fast["evaluate_seconds"]:.2f}x, total '
+        f'incl. mask encoding {ref["seconds"] / fast["seconds"]:.2f}x\n\n')
+    ref, fast = (runs[b][0]['metrics'] for b in BACKENDS)
+    sys.stdout.write(f'{"metric":22}{"lvis-api":>10}{"fast":>10}\n')
+    for key in ref:
+        sys.stdout.write(f'{key:22}{ref[key]:10.3f}{fast[key]:10.3f}\n')
+    diff = max(abs(ref[k] - fast[k]) for k in ref)
+    sys.stdout.write(f'max |difference| over all metrics: {diff:.2e}\n')
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    main()
