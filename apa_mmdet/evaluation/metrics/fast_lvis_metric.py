@@ -68,7 +68,11 @@ class FastLVISMetric(BaseMetric):
                 labels=pred['labels'].cpu().numpy()[keep])
             if 'segm' in self.metrics:
                 masks = pred['masks'].detach().cpu().numpy()[keep]
-                result['masks'] = encode_mask_results(masks)
+                # one object array per image: mmengine's result collection
+                # would otherwise walk every RLE dict
+                rles = np.empty(len(keep), dtype=object)
+                rles[:] = encode_mask_results(masks)
+                result['masks'] = rles
             self.results.append(result)
 
     def _ground_truth(self):
@@ -79,20 +83,23 @@ class FastLVISMetric(BaseMetric):
 
     def _detections(self, results: List[dict], iou_type: str,
                     cat_ids: np.ndarray) -> List[dict]:
+        """COCO-style detection dicts. segm ones carry the box too, as mmdet
+        writes them, so area ranges use the box area as with lvis-api."""
         dets = []
         for res in results:
             boxes = res['bboxes'].astype(np.float64)
             boxes[:, 2:] -= boxes[:, :2]
-            labels = cat_ids[res['labels']]
-            for i in range(len(labels)):
-                # segm results carry the box too, as mmdet writes them, so
-                # area ranges use the box area exactly as with lvis-api
-                det = dict(image_id=res['img_id'], category_id=int(labels[i]),
-                           score=float(res['scores'][i]),
-                           bbox=boxes[i].tolist())
-                if iou_type == 'segm':
-                    det['segmentation'] = res['masks'][i]
-                dets.append(det)
+            rows = zip(cat_ids[res['labels']].tolist(),
+                       res['scores'].astype(np.float64).tolist(),
+                       boxes.tolist())
+            image_id = res['img_id']
+            if iou_type == 'bbox':
+                dets += [dict(image_id=image_id, category_id=c, score=s,
+                              bbox=b) for c, s, b in rows]
+            else:
+                dets += [dict(image_id=image_id, category_id=c, score=s,
+                              bbox=b, segmentation=m)
+                         for (c, s, b), m in zip(rows, res['masks'])]
         return dets
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:

@@ -20,6 +20,8 @@ With u = κz − ln λ, s = softplus(−u), σ = sigmoid(−u), q = p·σ/λ:
 Low-precision inputs are computed in float32 and returned in their own dtype;
 float64 stays float64.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,7 +29,7 @@ from torch import Tensor
 LAMBDA_MIN = 1e-4
 # Below this w = λ·exp(−κz), s − σ = log1p(w) − w/(1+w) cancels; use its
 # Taylor series Σ_{k≥2} (−1)^k (k−1)/k · w^k instead (relative error ~w⁴).
-_SERIES_MAX_W = 1e-3
+_LOG_SERIES_MAX_W = math.log(1e-3)
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
@@ -43,29 +45,25 @@ def _broadcast(param: Tensor, x: Tensor, dtype: torch.dtype) -> Tensor:
     return param.to(dtype).reshape(shape)
 
 
-def _reduce_to(grad: Tensor, param: Tensor) -> Tensor:
-    """Sum a full-size gradient down to the shape of a (1,) or (C,) param."""
+def _sum_product(a: Tensor, b: Tensor, param: Tensor) -> Tensor:
+    """Σ a·b over all dimensions but 1, shaped like a (1,) or (C,) param."""
     if param.numel() == 1:
-        total = grad.sum()
-    else:
-        dims = [d for d in range(grad.dim()) if d != 1]
-        total = grad.sum(dim=dims)
-    return total.reshape(param.shape).to(param.dtype)
+        return torch.dot(a.reshape(-1), b.reshape(-1)).reshape(1)
+    dims = [d for d in range(a.dim()) if d != 1]
+    return (a * b).sum(dim=dims)
 
 
-def _apa_terms(x: Tensor, lam: Tensor, kappa: Tensor):
-    """Return (−u, p) with −u = ln λ − κz and p = exp(logsigmoid(u)/λ)."""
-    neg_u = torch.log(lam) - kappa * x
-    p = torch.exp(F.logsigmoid(neg_u.neg()).div_(lam))
-    return neg_u, p
+def _correct_small_w(diff: Tensor, neg_u: Tensor) -> Tensor:
+    """Fix s − σ = log1p(w) − w/(1+w), w = e^{−u}, where it cancels.
 
-
-def _softplus_minus_sigmoid(neg_u: Tensor) -> Tensor:
-    """softplus(−u) − sigmoid(−u), accurate also where exp(−u) is tiny."""
-    direct = F.logsigmoid(neg_u.neg()).neg_().sub_(torch.sigmoid(neg_u))
-    w = torch.exp(torch.clamp(neg_u, max=0.))
-    series = w * w * (0.5 - w * (2. / 3. - w * (0.75 - 0.8 * w)))
-    return torch.where(w < _SERIES_MAX_W, series, direct)
+    Below w = 1e-3 the Taylor series Σ_{k≥2} (−1)^k (k−1)/k · w^k replaces
+    the direct difference (in place; only those, usually few, elements).
+    """
+    small = neg_u < _LOG_SERIES_MAX_W
+    if small.any():
+        w = neg_u[small].exp()
+        diff[small] = w * w * (0.5 - w * (2. / 3. - w * (0.75 - 0.8 * w)))
+    return diff
 
 
 class _APAFunction(torch.autograd.Function):
@@ -81,7 +79,8 @@ class _APAFunction(torch.autograd.Function):
             xc = x.to(dtype)
             lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, dtype)
             kappa = _broadcast(kappa_param, x, dtype)
-            _, p = _apa_terms(xc, lam, kappa)
+            u = torch.mul(xc, kappa).sub_(torch.log(lam))  # κz − ln λ
+            p = F.logsigmoid(u).div_(lam).exp_()
             out = p.mul_(xc) if gated else p
         return out.to(x.dtype)
 
@@ -92,32 +91,36 @@ class _APAFunction(torch.autograd.Function):
         with torch.autocast(x.device.type, enabled=False):
             xc = x.to(dtype)
             g = grad_out.to(dtype)
-            lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, dtype)
+            lam_value = lambda_param.clamp(min=LAMBDA_MIN).to(dtype)
+            lam = _broadcast(lam_value, x, dtype)
             kappa = _broadcast(kappa_param, x, dtype)
-            neg_u, p = _apa_terms(xc, lam, kappa)
-            # q = p·σ(−u)/λ
-            q = torch.sigmoid(neg_u).mul_(p).div_(lam)
-            # d/dλ of p (times z for AGLU), before the λ² division
-            grad_lam = _softplus_minus_sigmoid(neg_u).mul_(p).mul_(g)
-            grad_kappa = q * g
+            # u = κz − ln λ; log p = logsigmoid(u)/λ = −s/λ
+            u = torch.mul(xc, kappa).sub_(torch.log(lam))
+            neg_s = F.logsigmoid(u)
+            p = torch.div(neg_s, lam).exp_()
+            neg_u = u.neg_()
+            sigma = torch.sigmoid(neg_u)  # σ(−u)
+            diff = _correct_small_w(neg_s.neg_().sub_(sigma), neg_u)  # s − σ
+            q_g = sigma.mul_(p).div_(lam).mul_(g)  # q·g, q = p·σ(−u)/λ
             if ctx.gated:
-                grad_lam.mul_(xc)
-                grad_kappa.mul_(xc)
-                grad_x = xc * kappa * q
-                grad_x.add_(p).mul_(g)
+                grad_x = torch.mul(xc, kappa).mul_(q_g).addcmul_(p, g)
+                grad_kappa = _sum_product(q_g.mul_(xc), xc, kappa_param)
+                grad_lam = _sum_product(diff.mul_(p).mul_(g), xc,
+                                        lambda_param)
             else:
-                grad_x = grad_kappa * kappa
-            grad_kappa.mul_(xc)
-            grad_lam.div_(lam * lam)
+                grad_x = q_g * kappa
+                grad_kappa = _sum_product(q_g, xc, kappa_param)
+                grad_lam = _sum_product(diff.mul_(p), g, lambda_param)
+            grad_lam = grad_lam / lam_value.reshape(grad_lam.shape)**2
 
         grad_x = grad_x.to(x.dtype) if ctx.needs_input_grad[0] else None
         grad_lambda = grad_kappa_param = None
         if ctx.needs_input_grad[1]:
             # torch.clamp passes no gradient below its floor.
             active = (lambda_param >= LAMBDA_MIN).to(lambda_param.dtype)
-            grad_lambda = _reduce_to(grad_lam, lambda_param) * active
+            grad_lambda = grad_lam.to(lambda_param.dtype) * active
         if ctx.needs_input_grad[2]:
-            grad_kappa_param = _reduce_to(grad_kappa, kappa_param)
+            grad_kappa_param = grad_kappa.to(kappa_param.dtype)
         return grad_x, grad_lambda, grad_kappa_param, None
 
 
