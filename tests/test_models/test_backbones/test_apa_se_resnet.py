@@ -135,6 +135,20 @@ def test_frozen_stages_and_norm_eval():
     assert model.layer2[0].se.excitation[3].training
 
 
+def test_freeze_stem_act_option():
+    model = official_backbone(frozen_stages=1, freeze_stem_act=True)
+    model.train()
+    assert not model.relu.lambda_param.requires_grad
+    assert model.layer2[0].unirect1.lambda_param.requires_grad
+    x = torch.randn(1, 3, 64, 64)
+    # the frozen stage 1 now keeps nothing for backward
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x)))))
+    assert not saved
+
+
 def test_gradient_reaches_every_lambda_and_kappa():
     model = official_backbone(frozen_stages=-1, zero_init_residual=False)
     model.init_weights()

@@ -1,0 +1,131 @@
+# Copyright (c) apa_mmdet contributors.
+"""Backbone cost: memory kept for backward and fwd+bwd time, side by side.
+
+Backbones (mmdet ResNet-50 with in-place ReLU as the baseline, the plain
+SE-ResNet-50, the official APA SE-ResNet-50 with apa_mmdet's AGLU/APA, and the
+same with the official eager formula in place of apa_mmdet's) are built with
+``frozen_stages=1`` as in the detection configs, fed the same input, and
+measured in float32 and under CPU bfloat16 autocast: bytes of distinct
+storages captured by ``saved_tensors_hooks`` during the forward, and the
+median fwd+bwd time of interleaved repetitions. Ratios are to ResNet-50 in
+the same run.
+
+Usage: ``python benchmarks/backbone.py [--shape 2x3x320x480] [--reps 5]``
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ALLOCATOR_ENV = {'MALLOC_MMAP_THRESHOLD_': '4294967296',
+                 'MALLOC_TRIM_THRESHOLD_': '4294967296'}
+
+
+def official_eager_aglu_cls():
+    """An AGLU module computing the official eager formula (for reference)."""
+    import torch
+    import torch.nn.functional as F
+    from mmengine.registry import MODELS
+
+    from apa_mmdet.models.layers import AGLU
+
+    class OfficialEagerAGLU(AGLU):
+
+        def forward(self, x):
+            lam = self.lambda_param.clamp(min=1e-4)
+            return x * torch.exp((1 / lam) * F.softplus(
+                self.kappa_param * x - torch.log(lam), beta=-1))
+
+    MODELS.register_module('OfficialEagerAGLU', module=OfficialEagerAGLU)
+
+
+def backbones():
+    apa_se = dict(ratio=16, norm_cfg=dict(type='LN'), dropout=0.1,
+                  act_cfg=(dict(type='ReLU'), dict(type='APA')))
+    common = dict(depth=50, frozen_stages=1, norm_eval=True, init_cfg=None)
+    return {
+        'R50 (ReLU)': dict(type='ResNet', **common),
+        'SE-R50 (ReLU)': dict(type='APASEResNet', **common),
+        'SE-R50-APA': dict(type='APASEResNet', act_cfg=dict(type='AGLU'),
+                           se_cfg=apa_se, **common),
+        'SE-R50-APA freeze_stem_act': dict(
+            type='APASEResNet', act_cfg=dict(type='AGLU'), se_cfg=apa_se,
+            freeze_stem_act=True, **common),
+        'SE-R50-APA official eager': dict(
+            type='APASEResNet', act_cfg=dict(type='OfficialEagerAGLU'),
+            se_cfg=apa_se, **common),
+    }
+
+
+def held_bytes(model, x, autocast):
+    import torch
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        model(x)
+    return sum(storages.values())
+
+
+def step(model, x, autocast):
+    import torch
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        outs = model(x)
+    sum(o.float().mean() for o in outs).backward()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--shape', default='2x3x320x480')
+    parser.add_argument('--reps', type=int, default=5)
+    args = parser.parse_args()
+    if any(os.environ.get(k) != v for k, v in ALLOCATOR_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv],
+                  {**os.environ, **ALLOCATOR_ENV})
+    import torch
+    from mmdet.registry import MODELS
+
+    import apa_mmdet  # noqa: F401
+    official_eager_aglu_cls()
+    torch.manual_seed(0)
+    shape = tuple(int(v) for v in args.shape.split('x'))
+    x = torch.randn(shape)
+    models = {name: MODELS.build(cfg) for name, cfg in backbones().items()}
+    for model in models.values():
+        model.train()
+    sys.stdout.write(f'input {args.shape}, frozen_stages=1, '
+                     f'{torch.get_num_threads()} threads, median of '
+                     f'{args.reps} interleaved fwd+bwd\n')
+    for autocast in (False, True):
+        held = {n: held_bytes(m, x, autocast) for n, m in models.items()}
+        times = {n: [] for n in models}
+        for rep in range(args.reps + 1):
+            for name, model in models.items():
+                t0 = time.perf_counter()
+                step(model, x, autocast)
+                if rep:
+                    times[name].append(time.perf_counter() - t0)
+                model.zero_grad(set_to_none=True)
+        base = 'R50 (ReLU)'
+        sys.stdout.write(
+            f'\n{"bf16 autocast" if autocast else "float32"}\n'
+            f'{"backbone":28}{"held MB":>9}{"x R50":>7}{"fwd+bwd s":>11}'
+            f'{"x R50":>7}\n')
+        for name in models:
+            t = statistics.median(times[name])
+            sys.stdout.write(
+                f'{name:28}{held[name] / 2**20:9.0f}'
+                f'{held[name] / held[base]:7.2f}{t:11.3f}'
+                f'{t / statistics.median(times[base]):7.2f}\n')
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    main()
