@@ -17,13 +17,11 @@ Usage: ``python benchmarks/activation.py [--shapes 8x256x56x56 ...]
 [--reps 20] [--compile]``
 """
 import argparse
-import os
 import statistics
 import sys
 import time
 
-ALLOCATOR_ENV = {'MALLOC_MMAP_THRESHOLD_': '4294967296',
-                 'MALLOC_TRIM_THRESHOLD_': '4294967296'}
+from _common import fix_allocator_and_path
 
 
 def official_aglu(x, lam, kappa):
@@ -115,9 +113,7 @@ def main():
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile of the official form')
     args = parser.parse_args()
-    if any(os.environ.get(k) != v for k, v in ALLOCATOR_ENV.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv],
-                  {**os.environ, **ALLOCATOR_ENV})
+    fix_allocator_and_path()
     import torch
     sys.stdout.write(
         f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
@@ -138,6 +134,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
     main()

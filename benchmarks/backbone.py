@@ -13,13 +13,11 @@ the same run.
 Usage: ``python benchmarks/backbone.py [--shape 2x3x320x480] [--reps 5]``
 """
 import argparse
-import os
 import statistics
 import sys
 import time
 
-ALLOCATOR_ENV = {'MALLOC_MMAP_THRESHOLD_': '4294967296',
-                 'MALLOC_TRIM_THRESHOLD_': '4294967296'}
+from _common import fix_allocator_and_path
 
 
 def official_eager_aglu_cls():
@@ -85,9 +83,7 @@ def main():
     parser.add_argument('--shape', default='2x3x320x480')
     parser.add_argument('--reps', type=int, default=5)
     args = parser.parse_args()
-    if any(os.environ.get(k) != v for k, v in ALLOCATOR_ENV.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv],
-                  {**os.environ, **ALLOCATOR_ENV})
+    fix_allocator_and_path()
     import torch
     from mmdet.registry import MODELS
 
@@ -126,6 +122,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
     main()
