@@ -64,3 +64,16 @@ def test_mmcv_ops_work_on_cpu():
     rois = torch.tensor([[0., 0., 0., 7., 7.]])
     out = RoIAlign((2, 2), spatial_scale=1.0, sampling_ratio=2)(feats, rois)
     assert out.shape == (1, 1, 2, 2)
+
+
+def test_no_hard_coded_device_in_the_package():
+    import re
+    from pathlib import Path
+    pattern = re.compile(
+        r"device=['\"]cuda|\.cuda\(|torch\.cuda\.\w*Tensor|['\"]cuda:\d")
+    package = Path(__file__).resolve().parents[1] / 'apa_mmdet'
+    hits = [f'{path}:{number}: {line.strip()}'
+            for path in package.rglob('*.py')
+            for number, line in enumerate(path.read_text().splitlines(), 1)
+            if pattern.search(line)]
+    assert not hits, hits
