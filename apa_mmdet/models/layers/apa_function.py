@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LAMBDA_MIN = 1e-4
-# Below this w = λ·exp(−κz), s − σ = log1p(w) − w/(1+w) cancels; use its
-# Taylor series Σ_{k≥2} (−1)^k (k−1)/k · w^k instead (relative error ~w⁴).
+# Below w = λ·exp(−κz) = 1e-3 (compared as log w = −u), s − σ =
+# log1p(w) − w/(1+w) cancels; its Taylor series is used there instead
+# (relative error ~w⁴).
 _LOG_SERIES_MAX_W = math.log(1e-3)
 
 
