@@ -49,17 +49,21 @@ build_mmcv_wheel() {
   rm -rf "$build"
 }
 
-patched_wheel() {
-  # patched_wheel NAME VERSION OUT: PyPI's wheel rewritten by patch_wheel.py
-  local download
-  download="$(mktemp -d)"
-  log "making the fixed $1 $2 wheel (tools/patch_wheel.py)"
-  "$py" -m pip download --quiet --no-deps --only-binary :all: \
-    -d "$download" "$1==$2"
-  "$py" "$root/tools/patch_wheel.py" "$download/$1-$2-py3-none-any.whl" \
-    "$download" >/dev/null
-  mv "$download/$1-$2-1-py3-none-any.whl" "$3/"
-  rm -rf "$download"
+fixed_wheel() {
+  # fixed_wheel NAME VERSION: path of PyPI's wheel rewritten by
+  # patch_wheel.py, made on first use and cached
+  local wheel download
+  wheel="$(cached_wheel "$1-$2-1-*.whl")"
+  if [ -z "$wheel" ]; then
+    download="$(mktemp -d)"
+    log "making the fixed $1 $2 wheel (tools/patch_wheel.py)"
+    "$py" -m pip download --quiet --no-deps --only-binary :all: \
+      -d "$download" "$1==$2" >&2
+    wheel="$("$py" "$root/tools/patch_wheel.py" \
+      "$download/$1-$2-py3-none-any.whl" "$cache")"
+    rm -rf "$download"
+  fi
+  printf '%s' "$wheel"
 }
 
 cached_wheel() {
@@ -110,12 +114,8 @@ main() {
   else
     log "reusing $mmcv_wheel"
   fi
-  for spec in "mmengine $mmengine_version" "lvis 0.5.3"; do
-    set -- $spec
-    [ -n "$(cached_wheel "$1-$2-1-*.whl")" ] || patched_wheel "$1" "$2" "$cache"
-  done
-  mmengine_wheel="$(cached_wheel "mmengine-$mmengine_version-1-*.whl")"
-  lvis_wheel="$(cached_wheel "lvis-0.5.3-1-*.whl")"
+  mmengine_wheel="$(fixed_wheel mmengine "$mmengine_version")"
+  lvis_wheel="$(fixed_wheel lvis 0.5.3)"
 
   log "installing mmcv, mmengine, the fixed lvis-api and apa_mmdet (editable)"
   # --force-reinstall: a reused .venv may hold PyPI builds of the same versions
