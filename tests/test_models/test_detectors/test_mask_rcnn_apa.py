@@ -49,11 +49,7 @@ def inputs(model, training):
     return model.data_preprocessor(packed, training)
 
 
-@pytest.mark.parametrize('head', sorted(HEADS))
-def test_loss_backward_reaches_every_apa_parameter(train_ann, head):
-    model = build_detector(train_ann, head)
-    model.train()
-    losses = model(**inputs(model, True), mode='loss')
+def total_loss(losses):
     total = 0
     for name, value in losses.items():
         values = value if isinstance(value, list) else [value]
@@ -61,7 +57,14 @@ def test_loss_backward_reaches_every_apa_parameter(train_ann, head):
             assert torch.isfinite(v).all(), name
             if 'loss' in name:
                 total = total + v.sum()
-    total.backward()
+    return total
+
+
+@pytest.mark.parametrize('head', sorted(HEADS))
+def test_loss_backward_reaches_every_apa_parameter(train_ann, head):
+    model = build_detector(train_ann, head)
+    model.train()
+    total_loss(model(**inputs(model, True), mode='loss')).backward()
     for name, param in model.named_parameters():
         if name.endswith(('lambda_param', 'kappa_param')):
             assert param.grad is not None, name
@@ -81,3 +84,30 @@ def test_predict_returns_masks(train_ann, head):
         pred = sample.pred_instances
         assert tuple(pred.masks.shape[1:]) == tuple(sample.ori_shape)
         assert (pred.labels < 12).all() and (pred.scores <= 1).all()
+
+
+def test_bfloat16_autocast_training_step_is_finite(train_ann):
+    model = build_detector(train_ann, 'gumbel')
+    model.train()
+    data = inputs(model, True)
+    neck_dtypes = []
+    model.neck.register_forward_hook(
+        lambda module, args, outs: neck_dtypes.extend(o.dtype for o in outs))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        total = total_loss(model(**data, mode='loss'))
+    assert set(neck_dtypes) == {torch.bfloat16}  # autocast was in effect
+    assert torch.isfinite(total)
+    total.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+
+
+def test_bfloat16_autocast_predict(train_ann):
+    model = build_detector(train_ann, 'gumbel')
+    model.eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        results = model(**inputs(model, False), mode='predict')
+    for sample in results:
+        assert sample.pred_instances.bboxes.dtype == torch.float32
+        assert torch.isfinite(sample.pred_instances.scores).all()
