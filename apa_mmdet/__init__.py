@@ -5,7 +5,9 @@ Importing the package registers its modules (``APA``, ``AGLU``, ...) in the
 mmengine/mmdet registries and installs the allow-list checkpoint loader, so a
 config only needs ``custom_imports=dict(imports=['apa_mmdet'])``.
 """
-from . import datasets, evaluation, models, utils
+from . import datasets, engine, evaluation, models, utils
 from .version import __version__
 
-__all__ = ['__version__', 'datasets', 'evaluation', 'models', 'utils']
+__all__ = [
+    '__version__', 'datasets', 'engine', 'evaluation', 'models', 'utils'
+]

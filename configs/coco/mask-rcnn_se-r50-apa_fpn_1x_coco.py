@@ -6,3 +6,5 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py'
 ]
+# exact --resume (random numbers per iteration depend on the iteration alone)
+custom_hooks = [dict(type='IterationSeedHook')]

@@ -47,6 +47,9 @@ model = dict(
             nms=dict(type='nms', iou_threshold=0.3),
             max_per_img=300,  # LVIS allows up to 300
             mask_thr_binary=0.4)))
+# random numbers drawn per iteration (RoI sampling, dropout) depend on the
+# iteration alone: --resume repeats an uninterrupted run
+custom_hooks = [dict(type='IterationSeedHook')]
 # LVIS evaluation takes longer than an epoch of inference: only at the end
 train_cfg = dict(val_interval=24)
 # rank 0 scores LVIS alone while the others wait: allow it two hours

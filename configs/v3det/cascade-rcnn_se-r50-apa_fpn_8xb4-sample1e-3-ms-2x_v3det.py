@@ -5,3 +5,5 @@ _base_ = [
     '../_base_/models/se-r50-apa.py'
 ]
 model = dict(backbone={{_base_.apa_backbone}})
+# exact --resume (random numbers per iteration depend on the iteration alone)
+custom_hooks = [dict(type='IterationSeedHook')]

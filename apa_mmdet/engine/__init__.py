@@ -1,0 +1,2 @@
+# Copyright (c) apa_mmdet contributors.
+from .hooks import *  # noqa: F401,F403
