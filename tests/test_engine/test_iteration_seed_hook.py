@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from mmengine.registry import HOOKS
 
+import apa_mmdet.engine  # noqa: F401  (registers the hook)
+
 
 def draws():
     return (random.random(), float(np.random.rand()), float(torch.rand(())))
