@@ -108,4 +108,6 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(interval=max_epochs))
+# multi-process on CPU too (gloo): bash tools/dist_train.sh CONFIG 2
+runner_type = 'DeviceAgnosticRunner'
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

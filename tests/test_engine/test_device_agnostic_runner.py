@@ -1,0 +1,140 @@
+# Copyright (c) apa_mmdet contributors.
+"""Two gloo processes through mmengine's pytorch and slurm launchers."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from apa_mmdet.datasets import generate_lvis
+from apa_mmdet.engine.runner import init_cpu_process_group
+from apa_mmdet.engine.runner.device_agnostic_runner import \
+    _export_slurm_environment
+from apa_mmdet.testing import CONFIG_ROOT
+
+ROOT = CONFIG_ROOT.parent
+TINY = CONFIG_ROOT / 'synthetic' / 'mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
+
+DUMP_HOOK = '''
+import torch
+from mmengine.dist import get_rank, get_world_size
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DumpRankStateHook(Hook):
+    def after_run(self, runner):
+        torch.save(dict(wrapper=type(runner.model).__name__,
+                        world_size=get_world_size(),
+                        params=dict(runner.model.module.named_parameters())),
+                   f'{runner.work_dir}/rank{get_rank()}.pth')
+'''
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def config(tmp_path_factory):
+    root = tmp_path_factory.mktemp('ddp')
+    data_root = root / 'data'
+    generate_lvis(str(data_root), num_train=16, num_val=12, image_size=96)
+    (root / 'dump_rank_state.py').write_text(DUMP_HOOK)
+    path = root / 'ddp.py'
+    path.write_text(textwrap.dedent(f'''
+        _base_ = '{TINY}'
+        custom_imports = dict(imports=['apa_mmdet', 'dump_rank_state'],
+                              allow_failed_imports=False)
+        data_root = '{data_root}/'
+        model = dict(roi_head=dict(bbox_head=dict(loss_cls=dict(
+            ann_file=data_root + 'annotations/lvis_v1_train.json'))))
+        train_dataloader = dict(
+            batch_size=1, num_workers=0, persistent_workers=False,
+            dataset=dict(dataset=dict(data_root=data_root)))
+        train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+                         max_iters=3, val_interval=3)
+        val_cfg = None
+        val_dataloader = None
+        val_evaluator = None
+        param_scheduler = []
+        default_hooks = dict(logger=dict(interval=1),
+                             checkpoint=dict(by_epoch=False, interval=3))
+        log_processor = dict(by_epoch=False, window_size=1)
+        custom_hooks = [dict(type='IterationSeedHook'),
+                        dict(type='DumpRankStateHook')]
+        find_unused_parameters = False
+        randomness = dict(seed=0)
+        '''))
+    return path
+
+
+def launch(launcher, config, work_dir):
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PYTHONPATH=f'{config.parent}{os.pathsep}{ROOT}')
+    args = [str(config), '--work-dir', str(work_dir)]
+    port = free_port()
+    if launcher == 'pytorch':
+        return [subprocess.run(
+            ['bash', 'tools/dist_train.sh', *args[:1], '2', *args[1:]],
+            cwd=ROOT, env=dict(env, PORT=str(port)), capture_output=True,
+            text=True)]
+    procs = [subprocess.Popen(
+        [sys.executable, 'tools/train.py', *args, '--launcher', 'slurm'],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=dict(env, SLURM_PROCID=str(rank), SLURM_NTASKS='2',
+                            SLURM_LOCALID=str(rank), SLURM_NODELIST='node0',
+                            MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port)))
+             for rank in range(2)]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=600),
+                                        p.stdout.read(), '') for p in procs]
+
+
+@pytest.mark.parametrize('launcher', ['pytorch', 'slurm'])
+def test_two_cpu_processes_train_in_lockstep(launcher, config, tmp_path):
+    work_dir = tmp_path / launcher
+    for result in launch(launcher, config, work_dir):
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    ranks = [torch.load(work_dir / f'rank{r}.pth') for r in range(2)]
+    assert [r['world_size'] for r in ranks] == [2, 2]
+    assert {r['wrapper'] for r in ranks} == {'DeviceAgnosticDDP'}
+    # find_unused_parameters=False: DDP fails from the second iteration on
+    # if any parameter (every APA λ, κ included) missed a gradient
+    # (BN running statistics are per rank: broadcast_buffers=False)
+    assert any('lambda_param' in key for key in ranks[0]['params'])
+    for key, value in ranks[0]['params'].items():
+        assert torch.equal(value, ranks[1]['params'][key]), key
+    scalars = next(work_dir.glob('*/vis_data/scalars.json'))
+    records = [json.loads(line) for line in scalars.read_text().splitlines()]
+    assert [r['iter'] for r in records] == [1, 2, 3]
+    for record in records:
+        assert all(v == v and abs(v) < 1e4 for k, v in record.items()
+                   if k.startswith('loss'))
+
+
+def test_unknown_launcher_is_named():
+    with pytest.raises(ValueError, match="launcher='mpi' has no CPU path"):
+        init_cpu_process_group('mpi')
+
+
+def test_slurm_variables_become_torch_ones(monkeypatch):
+    for key in ('MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('MASTER_ADDR', 'node7')
+    monkeypatch.setenv('SLURM_NTASKS', '8')
+    monkeypatch.setenv('SLURM_PROCID', '5')
+    monkeypatch.setenv('SLURM_LOCALID', '1')
+    _export_slurm_environment(port=None)
+    assert [os.environ[k] for k in (
+        'MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')
+            ] == ['node7', '29500', '8', '5', '1']
+    _export_slurm_environment(port=1234)
+    assert os.environ['MASTER_PORT'] == '1234'
