@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import pytest
+import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
+from mmengine.model import convert_sync_batchnorm
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(
@@ -59,3 +61,24 @@ def test_config_loads_lints_and_builds(path):
         assert all(h.num_classes == 13204 for h in heads)
     model = MODELS.build(model_cfg)
     assert type(model.backbone).__name__ == 'APASEResNet'
+
+
+@pytest.mark.parametrize('path', [
+    'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py',
+    'configs/synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
+])
+def test_syncbn_variants_build(path):
+    """``norm_cfg=dict(type='SyncBN')`` in the config, or mmengine's
+    ``sync_bn='torch'`` conversion of the built model."""
+    cfg = Config.fromfile(ROOT / path)
+    cfg.merge_from_dict({
+        'model.backbone.norm_cfg': dict(type='SyncBN', requires_grad=True)})
+    model = MODELS.build(strip_files(cfg))
+    norms = [m for m in model.backbone.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
+    cfg = Config.fromfile(ROOT / path)
+    model = convert_sync_batchnorm(MODELS.build(strip_files(cfg)), 'torch')
+    assert not [m for m in model.modules()
+                if isinstance(m, nn.BatchNorm2d)]
+    assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
