@@ -57,6 +57,8 @@ def _cache_path(ann_file: str) -> str:
 
 
 def _parse(ann_file: str) -> dict:
+    if osp.getsize(ann_file) == 0:
+        raise ValueError(f'annotation file {ann_file} is empty')
     try:
         with open(ann_file) as f:
             data = json.load(f)

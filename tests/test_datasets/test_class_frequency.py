@@ -60,6 +60,7 @@ def test_results_are_cached_and_invalidated(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('content,error,message', [
     (None, FileNotFoundError, r'missing\.json not found'),
+    ('', ValueError, r'bad\.json is empty'),
     ('{"categories": [', ValueError, r'bad\.json is not valid JSON'),
     ('[]', ValueError, r'bad\.json must hold a JSON object'),
     ('{"annotations": []}', ValueError, r"bad\.json has no 'categories'"),

@@ -9,7 +9,8 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
+                                        load_checkpoint)
 from torch import nn
 
 from apa_mmdet.models.layers import AGLU
@@ -159,3 +160,19 @@ def test_not_a_checkpoint_is_named(tmp_path):
     path.write_text('plain text')
     with pytest.raises(ValueError, match='notes.pth is not a PyTorch'):
         _load_checkpoint(str(path))
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path, capsys):
+    state = ToyModel().state_dict()
+    state.pop('act.lambda_param')
+    state['act.gamma'] = torch.zeros(4)
+    path = tmp_path / 'keys.pth'
+    torch.save(dict(state_dict=state), path)
+    missing = 'missing keys in source state_dict: act.lambda_param'
+    unexpected = 'unexpected key in source state_dict: act.gamma'
+    with pytest.raises(RuntimeError, match=f'(?s){unexpected}.*{missing}'):
+        load_checkpoint(ToyModel(), str(path), strict=True)
+    # non-strict (load_from, init_cfg Pretrained): a warning naming them
+    load_checkpoint(ToyModel(), str(path), strict=False)
+    warning = capsys.readouterr().out
+    assert unexpected in warning and missing in warning

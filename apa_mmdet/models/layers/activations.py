@@ -6,6 +6,7 @@ Registered in mmengine's root ``MODELS`` (like mmcv's ``ReLU``/``SiLU``), so
 mmdet's ``MODELS``, mmcv's ``build_activation_layer`` and ``ConvModule``, with
 or without a default scope.
 """
+import math
 import numbers
 from typing import Tuple, Union
 
@@ -17,6 +18,11 @@ from torch import Tensor, nn
 from .apa_function import aglu, apa
 
 InitValue = Union[float, Tuple[float, float]]
+_ACTIVATION_MODULES = frozenset({
+    'torch.nn.modules.activation', 'mmcv.cnn.bricks.activation',
+    'mmcv.cnn.bricks.hsigmoid', 'mmcv.cnn.bricks.hswish',
+    'mmcv.cnn.bricks.swish', __name__
+})
 
 
 def _validate_init(name: str, value: InitValue, positive: bool) -> tuple:
@@ -29,6 +35,8 @@ def _validate_init(name: str, value: InitValue, positive: bool) -> tuple:
     else:
         raise ValueError(f'{name} must be a number or a (low, high) pair, '
                          f'got {value!r}')
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f'{name}={value!r} must be finite')
     if low > high:
         raise ValueError(f'{name}={value!r}: low must not exceed high')
     if positive and (low < 0 or high <= 0):
@@ -141,6 +149,14 @@ class AGLU(_AdaptiveActivation):
         return aglu(x, self.lambda_param, self.kappa_param)
 
 
+def known_activations() -> list:
+    """Names of the activation layers in mmengine's root ``MODELS``: torch's
+    (registered by mmcv), mmcv's own and APA/AGLU."""
+    return sorted(
+        name for name, cls in MODELS.module_dict.items()
+        if getattr(cls, '__module__', None) in _ACTIVATION_MODULES)
+
+
 def build_site_activation(cfg: dict, channels: int) -> nn.Module:
     """Build the activation of one site that carries ``channels`` channels.
 
@@ -156,6 +172,10 @@ def build_site_activation(cfg: dict, channels: int) -> nn.Module:
         nn.Module: A new activation module (sites never share parameters).
     """
     cfg = dict(cfg)
+    act_type = cfg.get('type')
+    if isinstance(act_type, str) and MODELS.get(act_type) is None:
+        raise KeyError(f'unknown activation type {act_type!r} in {cfg!r}; '
+                       f'known: {", ".join(known_activations())}')
     if cfg.get('num_parameters') == 'channels':
         cfg['num_parameters'] = channels
     if cfg.get('type') == 'ReLU':

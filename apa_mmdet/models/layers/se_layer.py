@@ -58,6 +58,7 @@ class APASELayer(BaseModule):
             raise ValueError(f'channels={channels} must be a multiple of '
                              f'ratio={ratio}')
         hidden = channels // ratio
+        self.channels = channels
         self.squeeze = nn.AdaptiveAvgPool2d(1)
         self.norm: Optional[nn.Module] = None
         if norm_cfg is not None:
@@ -73,6 +74,9 @@ class APASELayer(BaseModule):
         self.uniact = build_site_activation(act_cfg[1], channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f'input of shape {tuple(x.shape)} does not match '
+                             f'channels={self.channels} (N, C, H, W)')
         y = self.squeeze(x).flatten(1)
         if self.norm is not None:
             y = self.norm(y)

@@ -268,3 +268,5 @@ def test_se_layer_validates_its_arguments():
         APASELayer(64, act_cfg=dict(type='APA'))
     with pytest.raises(ValueError, match='channels=40.*ratio=16'):
         APASELayer(40)
+    with pytest.raises(ValueError, match=r'\(2, 16, 4, 4\).*channels=32'):
+        APASELayer(32)(torch.zeros(2, 16, 4, 4))

@@ -8,7 +8,8 @@ from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope
 
-from apa_mmdet.models.layers import AGLU, APA, aglu, apa
+from apa_mmdet.models.layers import (AGLU, APA, aglu, apa,
+                                     build_site_activation)
 
 
 @pytest.mark.parametrize('cls,fn', [(APA, apa), (AGLU, aglu)])
@@ -63,6 +64,8 @@ def test_configurable_initialisation():
     (dict(lambda_init=(-1.0, 1.0)), r'lambda_init=\(-1\.0, 1\.0\)'),
     (dict(lambda_init=(1.0, 0.5)), r'lambda_init=\(1\.0, 0\.5\)'),
     (dict(kappa_init='one'), "kappa_init.*'one'"),
+    (dict(kappa_init=float('nan')), 'kappa_init=nan must be finite'),
+    (dict(lambda_init=(0., float('inf'))), r'lambda_init=\(0\.0, inf\)'),
 ])
 def test_bad_arguments_name_the_value(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -120,3 +123,12 @@ def test_apa_as_the_gate_of_mmdet_se_layer():
     lam = se.conv2.activate.lambda_param.clamp(min=1e-4)
     expected = x * (1 + lam)**(-1 / lam)
     torch.testing.assert_close(se(x), expected)
+
+
+def test_unknown_activation_lists_the_known_ones():
+    message = r"unknown activation type 'AGLUU'.*known: AGLU, APA, .*ReLU"
+    with pytest.raises(KeyError, match=message):
+        build_site_activation(dict(type='AGLUU'), 8)
+    with pytest.raises(KeyError, match=message):
+        MMDET_MODELS.build(dict(type='APASEResNet', depth=50,
+                                act_cfg=dict(type='AGLUU')))
