@@ -111,3 +111,21 @@ def test_bfloat16_autocast_predict(train_ann):
     for sample in results:
         assert sample.pred_instances.bboxes.dtype == torch.float32
         assert torch.isfinite(sample.pred_instances.scores).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_amp_fp16_training_step_on_cuda(train_ann):
+    """The ``--amp`` recipe: AmpOptimWrapper (fp16, dynamic loss scale)."""
+    from mmengine.optim import AmpOptimWrapper
+    model = build_detector(train_ann, 'gumbel').to('cuda')
+    model.train()
+    wrapper = AmpOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        loss_scale='dynamic', dtype='float16')
+    for _ in range(2):
+        with wrapper.optim_context(model):
+            total = total_loss(model(**inputs(model, True), mode='loss'))
+        assert torch.isfinite(total)
+        wrapper.update_params(total)
+    for name, param in model.named_parameters():
+        assert torch.isfinite(param).all(), name
