@@ -65,6 +65,11 @@ def config(tmp_path_factory):
         val_cfg = None
         val_dataloader = None
         val_evaluator = None
+        test_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(data_root=data_root))
+        test_evaluator = dict(
+            ann_file=data_root + 'annotations/lvis_v1_val.json')
         param_scheduler = []
         default_hooks = dict(logger=dict(interval=1),
                              checkpoint=dict(by_epoch=False, interval=3))
@@ -118,6 +123,23 @@ def test_two_cpu_processes_train_in_lockstep(launcher, config, tmp_path):
     for record in records:
         assert all(v == v and abs(v) < 1e4 for k, v in record.items()
                    if k.startswith('loss'))
+
+
+def test_distributed_test_collects_every_image(config, tmp_path):
+    work_dir = tmp_path / 'train'
+    for result in launch('pytorch', config, work_dir):
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PORT=str(free_port()),
+               PYTHONPATH=f'{config.parent}{os.pathsep}{ROOT}')
+    result = subprocess.run(
+        ['bash', 'tools/dist_test.sh', str(config), str(work_dir / 'iter_3.pth'),
+         '2', '--work-dir', str(tmp_path / 'test')],
+        cwd=ROOT, env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert 'Iter(test) [3/3]' in output  # 12 images: 2 ranks x 2 x 3
+    assert 'lvis/segm_APr' in output
 
 
 def test_unknown_launcher_is_named():
