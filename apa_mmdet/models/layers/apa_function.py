@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .apa_cpu_kernel import cpu_kernel_available
+
 LAMBDA_MIN = 1e-4
 # Below w = λ·exp(−κz) = 1e-3 (compared as log w = −u), s − σ =
 # log1p(w) − w/(1+w) cancels; its Taylor series is used there instead
@@ -67,62 +69,101 @@ def _correct_small_w(diff: Tensor, neg_u: Tensor) -> Tensor:
     return diff
 
 
+def _eager_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
+                   gated: bool) -> Tensor:
+    """The formula with torch ops; ``lam`` is max(λ, 1e-4) in compute dtype."""
+    dtype = lam.dtype
+    xc = x.to(dtype)
+    lam = _broadcast(lam, x, dtype)
+    kappa = _broadcast(kappa_param, x, dtype)
+    u = torch.mul(xc, kappa).sub_(torch.log(lam))  # κz − ln λ
+    p = F.logsigmoid(u).div_(lam).exp_()
+    return (p.mul_(xc) if gated else p).to(x.dtype)
+
+
+def _eager_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
+                    kappa_param: Tensor, gated: bool):
+    """Returns grad_x and, shaped like λ, Σ g·∂out/∂λ·λ² and Σ g·∂out/∂κ."""
+    dtype = lam_value.dtype
+    xc = x.to(dtype)
+    g = grad_out.to(dtype)
+    lam = _broadcast(lam_value, x, dtype)
+    kappa = _broadcast(kappa_param, x, dtype)
+    # u = κz − ln λ; log p = logsigmoid(u)/λ = −s/λ
+    u = torch.mul(xc, kappa).sub_(torch.log(lam))
+    neg_s = F.logsigmoid(u)
+    p = torch.div(neg_s, lam).exp_()
+    neg_u = u.neg_()
+    sigma = torch.sigmoid(neg_u)  # σ(−u)
+    diff = _correct_small_w(neg_s.neg_().sub_(sigma), neg_u)  # s − σ
+    q_g = sigma.mul_(p).div_(lam).mul_(g)  # q·g, q = p·σ(−u)/λ
+    if gated:
+        grad_x = torch.mul(xc, kappa).mul_(q_g).addcmul_(p, g)
+        sum_kappa = _sum_product(q_g.mul_(xc), xc, kappa_param)
+        sum_lambda = _sum_product(diff.mul_(p).mul_(g), xc, lam_value)
+    else:
+        grad_x = q_g * kappa
+        sum_kappa = _sum_product(q_g, xc, kappa_param)
+        sum_lambda = _sum_product(diff.mul_(p), g, lam_value)
+    return grad_x.to(x.dtype), sum_lambda, sum_kappa
+
+
+def _fused_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
+                   gated: bool) -> Tensor:
+    return torch.ops.apa_mmdet.apa_forward(
+        x.contiguous(), lam, kappa_param.to(lam.dtype), gated)
+
+
+def _fused_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
+                    kappa_param: Tensor, gated: bool):
+    return torch.ops.apa_mmdet.apa_backward(
+        grad_out.to(x.dtype).contiguous(), x.contiguous(), lam_value,
+        kappa_param.to(lam_value.dtype), gated)
+
+
+def _uses_cpu_kernel(x: Tensor) -> bool:
+    return x.device.type == 'cpu' and cpu_kernel_available()
+
+
 class _APAFunction(torch.autograd.Function):
-    """APA or AGLU with an analytic backward that saves only its inputs."""
+    """APA or AGLU with an analytic backward that saves only its inputs.
+
+    On CPU the fused kernel (``csrc/apa_cpu.cpp``) runs both directions,
+    elsewhere the eager formula; both give the same values (tested).
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
                 gated: bool) -> Tensor:
         ctx.save_for_backward(x, lambda_param, kappa_param)
         ctx.gated = gated
-        dtype = _compute_dtype(x)
+        lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(
+            _compute_dtype(x))
+        kappa = kappa_param.detach()
         with torch.autocast(x.device.type, enabled=False):
-            xc = x.to(dtype)
-            lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, dtype)
-            kappa = _broadcast(kappa_param, x, dtype)
-            u = torch.mul(xc, kappa).sub_(torch.log(lam))  # κz − ln λ
-            p = F.logsigmoid(u).div_(lam).exp_()
-            out = p.mul_(xc) if gated else p
-        return out.to(x.dtype)
+            if _uses_cpu_kernel(x):
+                return _fused_forward(x, lam, kappa, gated)
+            return _eager_forward(x, lam, kappa, gated)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         x, lambda_param, kappa_param = ctx.saved_tensors
-        dtype = _compute_dtype(x)
+        lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(x))
         with torch.autocast(x.device.type, enabled=False):
-            xc = x.to(dtype)
-            g = grad_out.to(dtype)
-            lam_value = lambda_param.clamp(min=LAMBDA_MIN).to(dtype)
-            lam = _broadcast(lam_value, x, dtype)
-            kappa = _broadcast(kappa_param, x, dtype)
-            # u = κz − ln λ; log p = logsigmoid(u)/λ = −s/λ
-            u = torch.mul(xc, kappa).sub_(torch.log(lam))
-            neg_s = F.logsigmoid(u)
-            p = torch.div(neg_s, lam).exp_()
-            neg_u = u.neg_()
-            sigma = torch.sigmoid(neg_u)  # σ(−u)
-            diff = _correct_small_w(neg_s.neg_().sub_(sigma), neg_u)  # s − σ
-            q_g = sigma.mul_(p).div_(lam).mul_(g)  # q·g, q = p·σ(−u)/λ
-            if ctx.gated:
-                grad_x = torch.mul(xc, kappa).mul_(q_g).addcmul_(p, g)
-                grad_kappa = _sum_product(q_g.mul_(xc), xc, kappa_param)
-                grad_lam = _sum_product(diff.mul_(p).mul_(g), xc,
-                                        lambda_param)
-            else:
-                grad_x = q_g * kappa
-                grad_kappa = _sum_product(q_g, xc, kappa_param)
-                grad_lam = _sum_product(diff.mul_(p), g, lambda_param)
-            grad_lam = grad_lam / lam_value.reshape(grad_lam.shape)**2
-
-        grad_x = grad_x.to(x.dtype) if ctx.needs_input_grad[0] else None
-        grad_lambda = grad_kappa_param = None
+            backward = (_fused_backward
+                        if _uses_cpu_kernel(x) else _eager_backward)
+            grad_x, sum_lambda, sum_kappa = backward(grad_out, x, lam,
+                                                     kappa_param, ctx.gated)
+        grad_x = grad_x if ctx.needs_input_grad[0] else None
+        grad_lambda = grad_kappa = None
         if ctx.needs_input_grad[1]:
             # torch.clamp passes no gradient below its floor.
             active = (lambda_param >= LAMBDA_MIN).to(lambda_param.dtype)
-            grad_lambda = grad_lam.to(lambda_param.dtype) * active
+            grad_lambda = (sum_lambda / lam.double()**2).to(
+                lambda_param.dtype) * active
         if ctx.needs_input_grad[2]:
-            grad_kappa_param = grad_kappa.to(kappa_param.dtype)
-        return grad_x, grad_lambda, grad_kappa_param, None
+            grad_kappa = sum_kappa.to(kappa_param.dtype)
+        return grad_x, grad_lambda, grad_kappa, None
 
 
 def _check_parameters(x: Tensor, lambda_param: Tensor,

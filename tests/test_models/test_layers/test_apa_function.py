@@ -6,7 +6,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from apa_mmdet.models.layers import aglu, apa
+from apa_mmdet.models.layers import (aglu, apa, cpu_kernel_available,
+                                     use_eager_formula)
+
+
+@pytest.fixture(autouse=True, params=['fused CPU kernel', 'eager formula'])
+def implementation(request):
+    """Every test runs on both CPU paths."""
+    if request.param == 'eager formula':
+        with use_eager_formula():
+            assert not cpu_kernel_available()
+            yield request.param
+    else:
+        assert cpu_kernel_available(), 'the fused CPU kernel did not build'
+        yield request.param
 
 
 def reference_apa(z, lam, kappa):

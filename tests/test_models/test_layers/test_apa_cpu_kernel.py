@@ -1,0 +1,135 @@
+# Copyright (c) apa_mmdet contributors.
+"""The fused CPU kernel against the eager formula (both analytic paths)."""
+import pytest
+import torch
+
+from apa_mmdet.models.layers import apa_cpu_kernel, cpu_kernel_available
+from apa_mmdet.models.layers import apa_function as functions
+
+CASES = [  # (channels, shape): scalar and per-channel, any rank, ragged tails
+    (1, (4, 8, 5, 7)), (8, (4, 8, 5, 7)), (8, (3, 8)), (1, (1000, )),
+    (1, (3, 40001)), (5, (2, 5, 33)), (1, (0, 3)), (4, (0, 4, 2, 2))
+]
+TOLERANCES = {torch.float64: 1e-12, torch.float32: 2e-6}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def kernel():
+    assert cpu_kernel_available(), 'the fused CPU kernel did not build'
+
+
+def parameters(channels, dtype, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    lam = torch.rand(channels, generator=gen, dtype=compute) * 3 + 1e-4
+    lam[0] = 1e-4  # the floor
+    kappa = torch.randn(channels, generator=gen, dtype=compute) * 2
+    return lam, kappa
+
+
+def both_paths(x, g, lam, kappa, gated):
+    return [(impl_f(x, lam, kappa, gated), impl_b(g, x, lam, kappa, gated))
+            for impl_f, impl_b in (
+                (functions._fused_forward, functions._fused_backward),
+                (functions._eager_forward, functions._eager_backward))]
+
+
+def relative(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).abs().max() / b.abs().max().clamp(min=1e-30)).item()
+
+
+@pytest.mark.parametrize('gated', [True, False], ids=['aglu', 'apa'])
+@pytest.mark.parametrize('channels,shape', CASES)
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_fused_equals_eager(dtype, channels, shape, gated):
+    x = torch.randn(shape, dtype=dtype) * 4
+    g = torch.randn(shape, dtype=dtype)
+    lam, kappa = parameters(channels, dtype)
+    (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = both_paths(
+        x, g, lam, kappa, gated)
+    assert out.dtype == gx.dtype == dtype and out.shape == x.shape
+    assert sum_l.shape == sum_k.shape == (channels, )
+    if x.numel() == 0:
+        assert not sum_l.any() and not sum_k.any()
+        return
+    tol = TOLERANCES[dtype]
+    assert relative(out, ref) < tol and relative(gx, ref_gx) < tol
+    # the parameter sums differ in summation order only
+    assert relative(sum_l, ref_l) < 100 * tol
+    assert relative(sum_k, ref_k) < 100 * tol
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('channels', [1, 6])
+def test_16_bit_inputs_are_computed_in_float32(dtype, channels):
+    x = (torch.randn(3, 6, 41) * 4).to(dtype)
+    g = torch.randn(3, 6, 41).to(dtype)
+    lam, kappa = parameters(channels, dtype)
+    (out, (gx, sum_l, sum_k)), _ = both_paths(x, g, lam, kappa, True)
+    # same float32 computation on the upcast input, one rounding at the end
+    (ref, (ref_gx, ref_l, ref_k)), _ = both_paths(
+        x.float(), g.float(), lam, kappa, True)
+    assert out.dtype == gx.dtype == dtype
+    assert torch.equal(out, ref.to(dtype)) and torch.equal(gx, ref_gx.to(dtype))
+    torch.testing.assert_close(sum_l, ref_l, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(sum_k, ref_k, rtol=1e-5, atol=1e-9)
+
+
+def test_extreme_inputs_match_eager_and_nan_propagates():
+    x = torch.tensor([[-6e4, -100., -20., -1e-3, 0., 1e-3, 20., 100., 6e4,
+                       float('-inf'), float('inf'), float('nan')]])
+    g = torch.ones_like(x)
+    for lam_value in (1e-4, 0.3, 5.):
+        lam = torch.full((1, ), lam_value)
+        kappa = torch.tensor([1.3])
+        for gated in (True, False):
+            (out, (gx, _, _)), (ref, (ref_gx, _, _)) = both_paths(
+                x, g, lam, kappa, gated)
+            torch.testing.assert_close(out, ref, equal_nan=True)
+            torch.testing.assert_close(gx[:, :9], ref_gx[:, :9])
+            assert out[0, -1].isnan()
+
+
+def test_non_contiguous_inputs():
+    x = torch.randn(2, 6, 5, 4)
+    lam, kappa = parameters(6, torch.float32)
+    for view in (x.to(memory_format=torch.channels_last),
+                 x.transpose(2, 3)):
+        out = functions._fused_forward(view, lam, kappa, True)
+        torch.testing.assert_close(
+            out, functions._eager_forward(view.contiguous(), lam, kappa,
+                                          True))
+
+
+def test_operator_schemas_and_fake_kernels():
+    """The ops' fake (meta) kernels agree with them, so torch.compile can
+    trace models that contain APA/AGLU."""
+    x = torch.randn(2, 3, 4, 4)
+    lam, kappa = parameters(3, torch.float32)
+    torch.library.opcheck(torch.ops.apa_mmdet.apa_forward.default,
+                          (x, lam, kappa, True))
+    torch.library.opcheck(torch.ops.apa_mmdet.apa_backward.default,
+                          (torch.randn_like(x), x, lam, kappa, False))
+
+
+def test_failed_build_falls_back_with_a_warning(monkeypatch):
+    def no_compiler():
+        raise RuntimeError('Error building extension\nc++: error: not found')
+
+    monkeypatch.setattr(apa_cpu_kernel, '_state', {'eager_blocks': 0})
+    monkeypatch.setattr(apa_cpu_kernel, '_build', no_compiler)
+    with pytest.warns(UserWarning,
+                      match=r'could not be built \(RuntimeError: c\+\+: '
+                      r'error: not found\); using the eager formula'):
+        assert not cpu_kernel_available()
+    x = torch.randn(2, 3, requires_grad=True)
+    out = functions.aglu(x, torch.tensor([0.5]), torch.tensor([1.2]))
+    out.sum().backward()
+    assert x.grad is not None
+
+
+def test_environment_variable_selects_the_eager_formula(monkeypatch):
+    monkeypatch.setattr(apa_cpu_kernel, '_state', {'eager_blocks': 0})
+    monkeypatch.setenv('APA_MMDET_CPU_KERNEL', '0')
+    assert not cpu_kernel_available()
