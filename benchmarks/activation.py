@@ -1,6 +1,8 @@
 # Copyright (c) apa_mmdet contributors.
 """Activation cost: apa_mmdet's AGLU/APA vs SiLU, ReLU and the official form.
 
+apa_mmdet's rows use the fused CPU kernel; "eager formula" is its fallback.
+
 For each input shape, every implementation's forward, backward (with a fixed
 random ``grad_output``) and forward+backward time is measured; repetitions
 run the implementations round-robin so that machine noise hits all of them
@@ -37,8 +39,14 @@ def implementations(channels: int, use_compile: bool):
     import torch
     from torch import nn
 
-    from apa_mmdet.models.layers import AGLU, APA
+    from apa_mmdet.models.layers import AGLU, APA, use_eager_formula
     view = (1, channels, 1, 1)
+    eager_aglu = AGLU(num_parameters=channels)
+
+    def aglu_eager_formula(x):
+        with use_eager_formula():
+            return eager_aglu(x)
+
     lam = nn.Parameter(torch.full((channels, ), 0.5))
     kappa = nn.Parameter(torch.full((channels, ), 1.1))
     impls = {
@@ -50,6 +58,7 @@ def implementations(channels: int, use_compile: bool):
         'AGLU scalar': AGLU(),
         'AGLU per-channel': AGLU(num_parameters=channels),
         'APA per-channel': APA(num_parameters=channels),
+        'AGLU per-ch. eager formula': aglu_eager_formula,
     }
     if use_compile:
         compiled = torch.compile(official_aglu, dynamic=False)

@@ -137,21 +137,19 @@ class _APAFunction(torch.autograd.Function):
                 gated: bool) -> Tensor:
         ctx.save_for_backward(x, lambda_param, kappa_param)
         ctx.gated = gated
+        ctx.fused = _uses_cpu_kernel(x)  # backward takes the same path
         lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(
             _compute_dtype(x))
-        kappa = kappa_param.detach()
+        forward = _fused_forward if ctx.fused else _eager_forward
         with torch.autocast(x.device.type, enabled=False):
-            if _uses_cpu_kernel(x):
-                return _fused_forward(x, lam, kappa, gated)
-            return _eager_forward(x, lam, kappa, gated)
+            return forward(x, lam, kappa_param.detach(), gated)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         x, lambda_param, kappa_param = ctx.saved_tensors
         lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(x))
+        backward = _fused_backward if ctx.fused else _eager_backward
         with torch.autocast(x.device.type, enabled=False):
-            backward = (_fused_backward
-                        if _uses_cpu_kernel(x) else _eager_backward)
             grad_x, sum_lambda, sum_kappa = backward(grad_out, x, lam,
                                                      kappa_param, ctx.gated)
         grad_x = grad_x if ctx.needs_input_grad[0] else None

@@ -54,6 +54,20 @@ inline Vectorized<float> log1p_unit(const Vectorized<float>& t) {
   return t * poly;
 }
 
+// exp(x) for x <= 0 (or NaN). float: ATen's inline polynomial exp_u20
+// (measured max relative error 3.7e-7 down to −80; 0 below −87, where
+// SLEEF's u10 exp, 8e-8, is several times slower) with NaN passed through;
+// double: SLEEF.
+template <typename T>
+inline Vectorized<T> exp_nonpositive(const Vectorized<T>& x) {
+  return x.exp();
+}
+
+template <>
+inline Vectorized<float> exp_nonpositive(const Vectorized<float>& x) {
+  return Vectorized<float>::blendv(x.exp_u20(), x, x.isnan());
+}
+
 template <typename T>
 struct Terms {
   Vectorized<T> u, t, neg_s, p;
@@ -64,9 +78,9 @@ inline Terms<T> apa_terms(const Vectorized<T>& z, const Channel<T>& c) {
   using V = Vectorized<T>;
   Terms<T> r;
   r.u = at::vec::fmadd(z, V(c.kappa), V(-c.log_lambda));
-  r.t = r.u.abs().neg().exp();
+  r.t = exp_nonpositive(r.u.abs().neg());
   r.neg_s = at::vec::minimum(r.u, V(T(0))) - log1p_unit(r.t);
-  r.p = (r.neg_s * V(c.inv_lambda)).exp();
+  r.p = exp_nonpositive(r.neg_s * V(c.inv_lambda));
   return r;
 }
 
