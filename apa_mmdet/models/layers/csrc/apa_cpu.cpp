@@ -110,11 +110,14 @@ void backward_span(const T* g, const T* x, T* grad_x, int64_t n,
     const V gv = full ? V::loadu(g + i) : V::loadu(g + i, m);  // 0 past n
     const Terms<T> r = apa_terms(z, c);
     const V sigma = V::blendv(one, r.t, r.u >= zero) / (one + r.t);
-    const V w = r.t;  // e^{−u} where the series applies (u > 0)
-    const V series =
-        w * w * (V(T(0.5)) - w * (V(T(2. / 3.)) - w * (V(T(0.75)) - V(T(0.8)) * w)));
-    const V diff = V::blendv(zero - r.neg_s - sigma, series,
-                             r.u > V(T(kSeriesMinU)));  // s − σ(−u)
+    V diff = zero - r.neg_s - sigma;  // s − σ(−u)
+    const V use_series = r.u > V(T(kSeriesMinU));
+    if (use_series.zero_mask() != (1 << V::size()) - 1) {  // rare lanes
+      const V w = r.t;  // e^{−u} there (u > 0)
+      const V series = w * w *
+          (V(T(0.5)) - w * (V(T(2. / 3.)) - w * (V(T(0.75)) - V(T(0.8)) * w)));
+      diff = V::blendv(diff, series, use_series);
+    }
     const V q_g = r.p * sigma * inv_lambda * gv;
     if (gated) {
       const V zq_g = z * q_g;
