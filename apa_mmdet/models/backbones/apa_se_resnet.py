@@ -8,7 +8,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor
 
-from ..layers import APASELayer, build_site_activation
+from ..layers import (AGLU, APA, APASELayer, build_site_activation,
+                      scale_add_apa)
 
 RELU = dict(type='ReLU', inplace=True)
 
@@ -38,31 +39,39 @@ class _APASEBlockMixin:
         self.se = None if se_cfg is None else APASELayer(
             out_channels, **se_cfg)
 
+    def _trunk(self, x: Tensor):
+        """conv1 ... bn3 (with plugins) and the identity branch."""
+        out = self.unirect1(self.norm1(self.conv1(x)))
+        if self.with_plugins:
+            out = self.forward_plugin(out, self.after_conv1_plugin_names)
+        out = self.unirect2(self.norm2(self.conv2(out)))
+        if self.with_plugins:
+            out = self.forward_plugin(out, self.after_conv2_plugin_names)
+        out = self.norm3(self.conv3(out))
+        if self.with_plugins:
+            out = self.forward_plugin(out, self.after_conv3_plugin_names)
+        identity = x if self.downsample is None else self.downsample(x)
+        return out, identity
+
+    def _se_residual(self, x: Tensor) -> Tensor:
+        out, identity = self._trunk(x)
+        if self.se is not None:
+            out = self.se(out)
+        out += identity
+        return out
+
     def forward(self, x: Tensor) -> Tensor:
-
-        def _inner_forward(x):
-            identity = x
-            out = self.unirect1(self.norm1(self.conv1(x)))
-            if self.with_plugins:
-                out = self.forward_plugin(out, self.after_conv1_plugin_names)
-            out = self.unirect2(self.norm2(self.conv2(out)))
-            if self.with_plugins:
-                out = self.forward_plugin(out, self.after_conv2_plugin_names)
-            out = self.norm3(self.conv3(out))
-            if self.with_plugins:
-                out = self.forward_plugin(out, self.after_conv3_plugin_names)
-            if self.se is not None:
-                out = self.se(out)
-            if self.downsample is not None:
-                identity = self.downsample(x)
-            out += identity
-            return out
-
         if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.unirect3(out)
+            return self.unirect3(
+                cp.checkpoint(self._se_residual, x, use_reentrant=False))
+        if self.se is None or not isinstance(self.unirect3, (APA, AGLU)):
+            return self.unirect3(self._se_residual(x))
+        # act(se(out) + identity) without keeping the sum for backward
+        out, identity = self._trunk(x)
+        return scale_add_apa(out, self.se.gate(out), identity,
+                             self.unirect3.lambda_param,
+                             self.unirect3.kappa_param,
+                             gated=isinstance(self.unirect3, AGLU))
 
 
 class APASEBottleneck(_APASEBlockMixin, Bottleneck):

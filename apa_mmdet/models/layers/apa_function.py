@@ -153,15 +153,69 @@ class _APAFunction(torch.autograd.Function):
             grad_x, sum_lambda, sum_kappa = backward(grad_out, x, lam,
                                                      kappa_param, ctx.gated)
         grad_x = grad_x if ctx.needs_input_grad[0] else None
-        grad_lambda = grad_kappa = None
-        if ctx.needs_input_grad[1]:
-            # torch.clamp passes no gradient below its floor.
-            active = (lambda_param >= LAMBDA_MIN).to(lambda_param.dtype)
-            grad_lambda = (sum_lambda / lam.double()**2).to(
-                lambda_param.dtype) * active
-        if ctx.needs_input_grad[2]:
-            grad_kappa = sum_kappa.to(kappa_param.dtype)
-        return grad_x, grad_lambda, grad_kappa, None
+        return (grad_x, *_parameter_grads(
+            ctx.needs_input_grad[1:3], lambda_param, kappa_param, lam,
+            sum_lambda, sum_kappa), None)
+
+
+def _parameter_grads(needed, lambda_param: Tensor, kappa_param: Tensor,
+                     lam: Tensor, sum_lambda: Tensor, sum_kappa: Tensor):
+    """∂L/∂λ (none below the 1e-4 floor, like torch.clamp) and ∂L/∂κ."""
+    grad_lambda = grad_kappa = None
+    if needed[0]:
+        active = (lambda_param >= LAMBDA_MIN).to(lambda_param.dtype)
+        grad_lambda = (sum_lambda / lam.double()**2).to(
+            lambda_param.dtype) * active
+    if needed[1]:
+        grad_kappa = sum_kappa.to(kappa_param.dtype)
+    return grad_lambda, grad_kappa
+
+
+def _scale_add(x: Tensor, gate: Tensor, identity: Tensor) -> Tensor:
+    """x·gate + identity for x, identity (N, C, H, W) and gate (N, C), in
+    the dtype of x·gate (as ``se(x) += identity``)."""
+    scaled = x * gate[:, :, None, None]
+    return scaled.add_(identity.to(scaled.dtype))
+
+
+class _ScaleAddAPAFunction(torch.autograd.Function):
+    """act(x·gate + identity) keeping x, gate and identity for backward,
+    not the sum: a bottleneck's block input (the identity) and its SE input
+    are held anyway, so the last activation of a block costs no memory."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, gate: Tensor, identity: Tensor,
+                lambda_param: Tensor, kappa_param: Tensor,
+                gated: bool) -> Tensor:
+        ctx.save_for_backward(x, gate, identity, lambda_param, kappa_param)
+        ctx.gated = gated
+        pre = _scale_add(x, gate, identity)
+        ctx.fused = _uses_cpu_kernel(pre)
+        lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(
+            _compute_dtype(pre))
+        forward = _fused_forward if ctx.fused else _eager_forward
+        with torch.autocast(pre.device.type, enabled=False):
+            return forward(pre, lam, kappa_param.detach(), gated)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, gate, identity, lambda_param, kappa_param = ctx.saved_tensors
+        pre = _scale_add(x, gate, identity)
+        lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(pre))
+        backward = _fused_backward if ctx.fused else _eager_backward
+        with torch.autocast(pre.device.type, enabled=False):
+            grad_pre, sum_lambda, sum_kappa = backward(
+                grad_out, pre, lam, kappa_param, ctx.gated)
+        del pre
+        needed = ctx.needs_input_grad
+        grad_x = grad_pre * gate[:, :, None, None] if needed[0] else None
+        grad_gate = None
+        if needed[1]:
+            grad_gate = (grad_pre * x).sum((2, 3)).to(gate.dtype)
+        grad_identity = grad_pre.to(identity.dtype) if needed[2] else None
+        return (grad_x, grad_gate, grad_identity, *_parameter_grads(
+            needed[3:5], lambda_param, kappa_param, lam, sum_lambda,
+            sum_kappa), None)
 
 
 def _check_parameters(x: Tensor, lambda_param: Tensor,
@@ -226,3 +280,32 @@ def log_apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
     lam = _broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, x.dtype)
     kappa = _broadcast(kappa_param, x, x.dtype)
     return F.logsigmoid(kappa * x - torch.log(lam)) / lam
+
+
+def scale_add_apa(x: Tensor, gate: Tensor, identity: Tensor,
+                  lambda_param: Tensor, kappa_param: Tensor,
+                  gated: bool) -> Tensor:
+    """APA or AGLU of x·gate + identity, the end of an SE bottleneck.
+
+    Equals ``(aglu if gated else apa)(x * gate[..., None, None] + identity,
+    lambda_param, kappa_param)`` but keeps x, gate and identity for backward
+    instead of the sum (recomputed there).
+
+    Args:
+        x (Tensor): SE input, (N, C, H, W).
+        gate (Tensor): SE gate, (N, C).
+        identity (Tensor): Residual, (N, C, H, W).
+        lambda_param, kappa_param (Tensor): As :func:`apa`.
+        gated (bool): AGLU (z·APA(z)) if True, else APA.
+
+    Returns:
+        Tensor: (N, C, H, W), the dtype of x·gate.
+    """
+    if x.dim() != 4 or gate.shape != x.shape[:2] or identity.shape != x.shape:
+        raise ValueError(
+            f'x {tuple(x.shape)}, gate {tuple(gate.shape)} and identity '
+            f'{tuple(identity.shape)} must be (N, C, H, W), (N, C) and '
+            '(N, C, H, W)')
+    _check_parameters(x, lambda_param, kappa_param)
+    return _ScaleAddAPAFunction.apply(x, gate, identity, lambda_param,
+                                      kappa_param, gated)

@@ -73,12 +73,15 @@ class APASELayer(BaseModule):
         self.excitation = nn.Sequential(*layers)
         self.uniact = build_site_activation(act_cfg[1], channels)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def gate(self, x: Tensor) -> Tensor:
+        """The per-channel gate of ``x`` (N, C, H, W): shape (N, C)."""
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f'input of shape {tuple(x.shape)} does not match '
                              f'channels={self.channels} (N, C, H, W)')
         y = self.squeeze(x).flatten(1)
         if self.norm is not None:
             y = self.norm(y)
-        y = self.uniact(self.excitation(y))
-        return x * y.view(*y.shape, 1, 1)
+        return self.uniact(self.excitation(y))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gate(x)[:, :, None, None]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from apa_mmdet.models.layers import (aglu, apa, cpu_kernel_available,
-                                     use_eager_formula)
+                                     scale_add_apa, use_eager_formula)
 
 
 @pytest.fixture(autouse=True, params=['fused CPU kernel', 'eager formula'])
@@ -215,3 +215,48 @@ def test_channel_mismatch_is_rejected():
         apa(torch.randn(2, 3, 5), lam, kappa)
     with pytest.raises(ValueError, match='num_parameters=4'):
         aglu(torch.randn(4), lam, kappa)
+
+
+@pytest.mark.parametrize('gated', [True, False], ids=['aglu', 'apa'])
+@pytest.mark.parametrize('channels', [1, 6])
+def test_scale_add_equals_the_unfused_sum(gated, channels):
+    gen = torch.Generator().manual_seed(channels)
+    x = torch.randn(2, 6, 5, 4, generator=gen, dtype=torch.float64) * 3
+    gate = torch.rand(2, 6, generator=gen, dtype=torch.float64)
+    identity = torch.randn(2, 6, 5, 4, generator=gen, dtype=torch.float64)
+    lam, kappa = params(0.4, 1.2, torch.float64, channels)
+    inputs = [t.requires_grad_() for t in (x, gate, identity, lam, kappa)]
+    fn = aglu if gated else apa
+
+    def fused(*args):
+        return scale_add_apa(*args, gated=gated)
+
+    def unfused(x, gate, identity, lam, kappa):
+        return fn(x * gate[:, :, None, None] + identity, lam, kappa)
+
+    torch.testing.assert_close(fused(*inputs), unfused(*inputs))
+    assert torch.autograd.gradcheck(fused, inputs)
+    grad = torch.randn(2, 6, 5, 4, dtype=torch.float64)
+    torch.testing.assert_close(
+        torch.autograd.grad(fused(*inputs), inputs, grad),
+        torch.autograd.grad(unfused(*inputs), inputs, grad))
+
+
+def test_scale_add_keeps_its_inputs_not_the_sum():
+    x, identity = torch.randn(2, 16, 8, 8), torch.randn(2, 16, 8, 8)
+    gate = torch.rand(2, 16)
+    lam, kappa = params(0.5, 1.1, torch.float32)
+    x.requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        scale_add_apa(x, gate, identity, lam, kappa, gated=True)
+    assert {t.data_ptr() for t in saved if t.numel() == x.numel()} == {
+        x.data_ptr(), identity.data_ptr()}
+
+
+def test_scale_add_rejects_bad_shapes():
+    lam, kappa = params(0.5, 1.1, torch.float32)
+    with pytest.raises(ValueError, match=r'gate \(2, 3\)'):
+        scale_add_apa(torch.zeros(2, 4, 3, 3), torch.zeros(2, 3),
+                      torch.zeros(2, 4, 3, 3), lam, kappa, gated=True)
