@@ -64,7 +64,7 @@ class _APASEBlockMixin:
         if self.with_cp and x.requires_grad:
             return self.unirect3(
                 cp.checkpoint(self._se_residual, x, use_reentrant=False))
-        if self.se is None or not isinstance(self.unirect3, (APA, AGLU)):
+        if self.se is None or type(self.unirect3) not in (APA, AGLU):
             return self.unirect3(self._se_residual(x))
         # act(se(out) + identity) without keeping the sum for backward
         out, identity = self._trunk(x)
