@@ -18,7 +18,8 @@ With u = κz − ln λ, s = softplus(−u), σ = sigmoid(−u), q = p·σ/λ:
     ∂(zp)/∂z = p + κzq,  ∂(zp)/∂κ = z²q,  ∂(zp)/∂λ = z·p·(s − σ)/λ²
 
 Low-precision inputs are computed in float32 and returned in their own dtype;
-float64 stays float64.
+float64 stays float64. On CPU both directions run in the fused kernel
+(``csrc/apa_cpu.cpp``, see ``apa_cpu_kernel``), elsewhere as torch ops.
 """
 import math
 
@@ -125,6 +126,26 @@ def _uses_cpu_kernel(x: Tensor) -> bool:
     return x.device.type == 'cpu' and cpu_kernel_available()
 
 
+def _run_forward(ctx, z: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+                 gated: bool) -> Tensor:
+    """act(z) on the path chosen here, which ``_run_backward`` reuses."""
+    ctx.gated = gated
+    ctx.fused = _uses_cpu_kernel(z)
+    lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(_compute_dtype(z))
+    forward = _fused_forward if ctx.fused else _eager_forward
+    with torch.autocast(z.device.type, enabled=False):
+        return forward(z, lam, kappa_param.detach(), gated)
+
+
+def _run_backward(ctx, grad_out: Tensor, z: Tensor, lambda_param: Tensor,
+                  kappa_param: Tensor):
+    """grad_z, the two parameter sums and the floored λ used."""
+    lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(z))
+    backward = _fused_backward if ctx.fused else _eager_backward
+    with torch.autocast(z.device.type, enabled=False):
+        return (*backward(grad_out, z, lam, kappa_param, ctx.gated), lam)
+
+
 class _APAFunction(torch.autograd.Function):
     """APA or AGLU with an analytic backward that saves only its inputs.
 
@@ -136,22 +157,13 @@ class _APAFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
                 gated: bool) -> Tensor:
         ctx.save_for_backward(x, lambda_param, kappa_param)
-        ctx.gated = gated
-        ctx.fused = _uses_cpu_kernel(x)  # backward takes the same path
-        lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(
-            _compute_dtype(x))
-        forward = _fused_forward if ctx.fused else _eager_forward
-        with torch.autocast(x.device.type, enabled=False):
-            return forward(x, lam, kappa_param.detach(), gated)
+        return _run_forward(ctx, x, lambda_param, kappa_param, gated)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         x, lambda_param, kappa_param = ctx.saved_tensors
-        lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(x))
-        backward = _fused_backward if ctx.fused else _eager_backward
-        with torch.autocast(x.device.type, enabled=False):
-            grad_x, sum_lambda, sum_kappa = backward(grad_out, x, lam,
-                                                     kappa_param, ctx.gated)
+        grad_x, sum_lambda, sum_kappa, lam = _run_backward(
+            ctx, grad_out, x, lambda_param, kappa_param)
         grad_x = grad_x if ctx.needs_input_grad[0] else None
         return (grad_x, *_parameter_grads(
             ctx.needs_input_grad[1:3], lambda_param, kappa_param, lam,
@@ -188,25 +200,15 @@ class _ScaleAddAPAFunction(torch.autograd.Function):
                 lambda_param: Tensor, kappa_param: Tensor,
                 gated: bool) -> Tensor:
         ctx.save_for_backward(x, gate, identity, lambda_param, kappa_param)
-        ctx.gated = gated
-        pre = _scale_add(x, gate, identity)
-        ctx.fused = _uses_cpu_kernel(pre)
-        lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(
-            _compute_dtype(pre))
-        forward = _fused_forward if ctx.fused else _eager_forward
-        with torch.autocast(pre.device.type, enabled=False):
-            return forward(pre, lam, kappa_param.detach(), gated)
+        return _run_forward(ctx, _scale_add(x, gate, identity), lambda_param,
+                            kappa_param, gated)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         x, gate, identity, lambda_param, kappa_param = ctx.saved_tensors
-        pre = _scale_add(x, gate, identity)
-        lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(pre))
-        backward = _fused_backward if ctx.fused else _eager_backward
-        with torch.autocast(pre.device.type, enabled=False):
-            grad_pre, sum_lambda, sum_kappa = backward(
-                grad_out, pre, lam, kappa_param, ctx.gated)
-        del pre
+        grad_pre, sum_lambda, sum_kappa, lam = _run_backward(
+            ctx, grad_out, _scale_add(x, gate, identity), lambda_param,
+            kappa_param)
         needed = ctx.needs_input_grad
         grad_x = grad_pre * gate[:, :, None, None] if needed[0] else None
         grad_gate = None

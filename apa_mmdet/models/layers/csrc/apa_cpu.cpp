@@ -78,8 +78,8 @@ inline Terms<T> apa_terms(const Vectorized<T>& z, const Channel<T>& c) {
   using V = Vectorized<T>;
   Terms<T> r;
   r.u = at::vec::fmadd(z, V(c.kappa), V(-c.log_lambda));
-  r.t = exp_nonpositive(r.u.abs().neg());
-  r.neg_s = at::vec::minimum(r.u, V(T(0))) - log1p_unit(r.t);
+  r.t = exp_nonpositive(r.u | V(T(-0.0)));  // −|u|: set the sign bit
+  r.neg_s = at::vec::clamp_max(r.u, V(T(0))) - log1p_unit(r.t);  // NaN stays
   r.p = exp_nonpositive(r.neg_s * V(c.inv_lambda));
   return r;
 }
@@ -158,6 +158,20 @@ Rows make_rows(const at::Tensor& x, int64_t channels) {
   return {rows, rows ? numel / rows : 0, channels, numel};
 }
 
+// fn(row, start, length, channel) for every row, rows split over threads.
+template <typename F>
+void for_each_row(const Rows& rows, const F& fn) {
+  const int64_t grain =
+      std::max<int64_t>(1, kGrainElements / std::max<int64_t>(rows.inner, 1));
+  at::parallel_for(0, rows.count, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t start = r * rows.inner;
+      fn(r, start, std::min(rows.inner, rows.numel - start),
+         r % rows.channels);
+    }
+  });
+}
+
 template <typename T>
 std::vector<Channel<T>> channel_constants(const at::Tensor& lambda,
                                           const at::Tensor& kappa) {
@@ -197,12 +211,9 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
         const auto consts = channel_constants<opmath_t>(lambda, kappa);
         const scalar_t* xp = x.const_data_ptr<scalar_t>();
         scalar_t* op = out.data_ptr<scalar_t>();
-        const int64_t grain = std::max<int64_t>(1, kGrainElements / std::max<int64_t>(rows.inner, 1));
-        at::parallel_for(0, rows.count, grain, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            const int64_t start = r * rows.inner;
-            const int64_t n = std::min(rows.inner, rows.numel - start);
-            const auto& c = consts[r % rows.channels];
+        for_each_row(rows, [&](int64_t, int64_t start, int64_t n,
+                               int64_t channel) {
+            const auto& c = consts[channel];
             if constexpr (std::is_same_v<scalar_t, opmath_t>) {
               // (a no-op cast: the branch only runs for float/double)
               forward_span(reinterpret_cast<const opmath_t*>(xp) + start,
@@ -216,7 +227,6 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
                 for (int64_t k = 0; k < m; ++k) op[start + i + k] = scalar_t(ob[k]);
               }
             }
-          }
         });
       });
   return out;
@@ -248,12 +258,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
         scalar_t* gxp = grad_x.data_ptr<scalar_t>();
         double* slp = sum_lambda.data_ptr<double>();
         double* skp = sum_kappa.data_ptr<double>();
-        const int64_t grain = std::max<int64_t>(1, kGrainElements / std::max<int64_t>(rows.inner, 1));
-        at::parallel_for(0, rows.count, grain, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            const int64_t start = r * rows.inner;
-            const int64_t n = std::min(rows.inner, rows.numel - start);
-            const auto& c = consts[r % rows.channels];
+        for_each_row(rows, [&](int64_t r, int64_t start, int64_t n,
+                               int64_t channel) {
+            const auto& c = consts[channel];
             V acc_lambda(opmath_t(0)), acc_kappa(opmath_t(0));
             if constexpr (std::is_same_v<scalar_t, opmath_t>) {
               backward_span(reinterpret_cast<const opmath_t*>(gp) + start,
@@ -274,7 +281,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
             }
             slp[r] = lane_sum(acc_lambda);
             skp[r] = lane_sum(acc_kappa);
-          }
         });
       });
   const int64_t channels = lambda.numel();
