@@ -1,12 +1,13 @@
 // Copyright (c) apa_mmdet contributors.
 // Fused CPU kernels of APA(z) = (λ·exp(−κz) + 1)^(−1/λ) and AGLU(z) = z·APA(z).
 //
-// One pass over the input, vectorised with ATen's at::vec (SLEEF exp/log1p),
-// parallel over rows of one channel. With u = κz − ln λ, t = exp(−|u|):
+// One pass over the input each way, vectorised with ATen's at::vec and
+// parallel (OpenMP, torch's pool) over rows of one channel. With
+// u = κz − ln λ, t = exp(−|u|):
 //   log p = (min(u, 0) − log1p(t)) / λ = −s/λ,   σ(−u) = (u ≥ 0 ? t : 1)/(1 + t)
 //   q = p·σ(−u)/λ,  ∂p/∂z = κq,  ∂p/∂κ = zq,  ∂p/∂λ = p·(s − σ(−u))/λ²
 // (the /λ² of the λ-gradient is applied by the caller). Three transcendentals
-// per element in each direction. Where w = e^{−u} < 1e-3, s − σ = log1p(w) −
+// per element in each direction (two exp, one log1p; see the helpers). Where w = e^{−u} < 1e-3, s − σ = log1p(w) −
 // w/(1+w) cancels and its series w²(1/2 − w(2/3 − w(3/4 − 4w/5))) is used.
 // float16/bfloat16 are computed in float32, float64 in float64.
 #include <ATen/ATen.h>
