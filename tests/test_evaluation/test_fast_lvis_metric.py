@@ -60,3 +60,14 @@ def test_registered_and_validated(lvis_val):
     assert metric.metrics == ['bbox']
     with pytest.raises(KeyError, match="'proposal'"):
         FastLVISMetric(ann_file=lvis_val, metric=['bbox', 'proposal'])
+
+
+@pytest.mark.parametrize('dtype', [bool, np.uint8])
+def test_batched_mask_encoding_equals_mmdet(dtype):
+    from mmdet.structures.mask import encode_mask_results
+
+    from apa_mmdet.evaluation.metrics.fast_lvis_metric import encode_masks
+    rng = np.random.default_rng(0)
+    masks = (rng.random((5, 23, 31)) > 0.6).astype(dtype)
+    assert list(encode_masks(masks)) == encode_mask_results(masks)
+    assert encode_masks(masks[:0]).shape == (0, )

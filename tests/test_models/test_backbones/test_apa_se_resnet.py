@@ -149,6 +149,37 @@ def test_freeze_stem_act_option():
     assert not saved
 
 
+def test_frozen_stage_behind_trainable_stem_recomputes_exactly():
+    """Officially the stem AGLU trains under frozen_stages=1, so the
+    gradient crosses the frozen stage 1: by default it holds nothing and
+    recomputes, with the same gradients as holding everything."""
+    x = torch.randn(2, 3, 64, 64)
+    results = []
+    for recompute in (True, False):
+        torch.manual_seed(0)
+        model = official_backbone(frozen_stages=1,
+                                  recompute_frozen_stages=recompute)
+        model.train()
+        stem = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: saved.append(t) or t, lambda t: t):
+            stage1 = model.layer1(stem)
+        outs = model(x)
+        sum(o.sum() for o in outs).backward()
+        results.append((len(saved), outs, {
+            n: p.grad.clone() for n, p in model.named_parameters()
+            if p.grad is not None}))
+    (held, outs, grads), (held_plain, outs_plain, grads_plain) = results
+    assert stage1.requires_grad and held == 1 < held_plain  # only its input
+    assert 'relu.lambda_param' in grads
+    for a, b in zip(outs, outs_plain):
+        torch.testing.assert_close(a, b)
+    assert grads.keys() == grads_plain.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], grads_plain[name], msg=name)
+
+
 def test_gradient_reaches_every_lambda_and_kappa():
     model = official_backbone(frozen_stages=-1, zero_init_residual=False)
     model.init_weights()
