@@ -2,8 +2,9 @@
 """Backbone cost: memory kept for backward and fwd+bwd time, side by side.
 
 Backbones (mmdet ResNet-50 with in-place ReLU as the baseline, the plain
-SE-ResNet-50, the official APA SE-ResNet-50 with apa_mmdet's AGLU/APA, and the
-same with the official eager formula in place of apa_mmdet's) are built with
+SE-ResNet-50, the official APA SE-ResNet-50 with apa_mmdet's AGLU/APA, also
+with the stem activation frozen, with the frozen stage 1 holding its
+activations, and with the official eager formula) are built with
 ``frozen_stages=1`` as in the detection configs, fed the same input, and
 measured in float32 and under CPU bfloat16 autocast: bytes of distinct
 storages captured by ``saved_tensors_hooks`` during the forward, and the
@@ -50,9 +51,12 @@ def backbones():
         'SE-R50-APA freeze_stem_act': dict(
             type='APASEResNet', act_cfg=dict(type='AGLU'), se_cfg=apa_se,
             freeze_stem_act=True, **common),
+        'SE-R50-APA holding stage 1': dict(
+            type='APASEResNet', act_cfg=dict(type='AGLU'), se_cfg=apa_se,
+            recompute_frozen_stages=False, **common),
         'SE-R50-APA official eager': dict(
             type='APASEResNet', act_cfg=dict(type='OfficialEagerAGLU'),
-            se_cfg=apa_se, **common),
+            se_cfg=apa_se, recompute_frozen_stages=False, **common),
     }
 
 
