@@ -148,8 +148,9 @@ def test_unknown_launcher_is_named():
 
 
 def test_slurm_variables_become_torch_ones(monkeypatch):
-    for key in ('MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK'):
-        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(os, 'environ', {  # a copy, restored afterwards
+        k: v for k, v in os.environ.items()
+        if k not in ('MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK')})
     monkeypatch.setenv('MASTER_ADDR', 'node7')
     monkeypatch.setenv('SLURM_NTASKS', '8')
     monkeypatch.setenv('SLURM_PROCID', '5')

@@ -29,7 +29,7 @@ class IterationSeedHook(Hook):
     priority = 'LOWEST'
 
     def _reseed(self, runner, event: int) -> None:
-        diff_rank = runner.cfg.get('randomness', {}).get('diff_rank_seed')
+        diff_rank = (runner.cfg.get('randomness') or {}).get('diff_rank_seed')
         rank = get_rank() if diff_rank else 0
         seed_sequence = np.random.SeedSequence(
             [runner.seed or 0, rank, runner.iter, event])
