@@ -57,6 +57,13 @@ def use_eager_formula():
         _state['eager_blocks'] -= 1
 
 
+def cpu_kernel_loaded() -> bool:
+    """Whether APA/AGLU use the kernel, without building it (for code that
+    torch.compile traces: building is not traceable, and a graph traced
+    before the first eager call keeps the formula, which Inductor fuses)."""
+    return _state.get('available', False) and not _state['eager_blocks']
+
+
 def cpu_kernel_available() -> bool:
     """Whether APA/AGLU use ``torch.ops.apa_mmdet`` on CPU (builds the
     kernel on the first call)."""

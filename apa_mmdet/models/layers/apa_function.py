@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .apa_cpu_kernel import cpu_kernel_available
+from .apa_cpu_kernel import cpu_kernel_available, cpu_kernel_loaded
 
 LAMBDA_MIN = 1e-4
 # Below w = λ·exp(−κz) = 1e-3 (compared as log w = −u), s − σ =
@@ -57,16 +57,22 @@ def _sum_product(a: Tensor, b: Tensor, param: Tensor) -> Tensor:
     return (a * b).sum(dim=dims)
 
 
+def _small_w_series(w: Tensor) -> Tensor:
+    return w * w * (0.5 - w * (2. / 3. - w * (0.75 - 0.8 * w)))
+
+
 def _correct_small_w(diff: Tensor, neg_u: Tensor) -> Tensor:
     """Fix s − σ = log1p(w) − w/(1+w), w = e^{−u}, where it cancels.
 
     Below w = 1e-3 the Taylor series Σ_{k≥2} (−1)^k (k−1)/k · w^k replaces
-    the direct difference (in place; only those, usually few, elements).
+    the direct difference (in place; only those, usually few, elements;
+    branch-free under torch.compile).
     """
     small = neg_u < _LOG_SERIES_MAX_W
+    if torch.compiler.is_compiling():
+        return torch.where(small, _small_w_series(neg_u.exp()), diff)
     if small.any():
-        w = neg_u[small].exp()
-        diff[small] = w * w * (0.5 - w * (2. / 3. - w * (0.75 - 0.8 * w)))
+        diff[small] = _small_w_series(neg_u[small].exp())
     return diff
 
 
@@ -123,7 +129,11 @@ def _fused_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
 
 
 def _uses_cpu_kernel(x: Tensor) -> bool:
-    return x.device.type == 'cpu' and cpu_kernel_available()
+    if x.device.type != 'cpu':
+        return False
+    if torch.compiler.is_compiling():
+        return cpu_kernel_loaded()
+    return cpu_kernel_available()
 
 
 def _run_forward(ctx, z: Tensor, lambda_param: Tensor, kappa_param: Tensor,
