@@ -68,6 +68,9 @@ def test_batched_mask_encoding_equals_mmdet(dtype):
 
     from apa_mmdet.evaluation.metrics.fast_lvis_metric import encode_masks
     rng = np.random.default_rng(0)
-    masks = (rng.random((5, 23, 31)) > 0.6).astype(dtype)
-    assert list(encode_masks(masks)) == encode_mask_results(masks)
+    for shape in ((5, 23, 31), (3, 1, 7), (2, 9, 1)):
+        masks = (rng.random(shape) > 0.6).astype(dtype)
+        assert list(encode_masks(masks)) == encode_mask_results(masks)
+    assert list(encode_masks(masks[::-1])) == encode_mask_results(
+        masks[::-1])  # not contiguous
     assert encode_masks(masks[:0]).shape == (0, )

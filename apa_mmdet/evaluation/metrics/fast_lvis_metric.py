@@ -3,6 +3,7 @@
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Union
 
+import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 from mmdet.registry import METRICS
@@ -19,14 +20,19 @@ def encode_masks(masks: np.ndarray) -> np.ndarray:
     """COCO RLEs of binary masks (N, H, W) in one pycocotools call.
 
     The same RLEs as mmdet's ``encode_mask_results`` (one call and two
-    copies per mask there), as an object array of N dicts.
+    copies per mask there), as an object array of N dicts. COCO RLE runs in
+    column-major order: OpenCV's SIMD transpose makes that copy (4-5x
+    faster than NumPy's strided one).
     """
     rles = np.empty(len(masks), dtype=object)
     if len(masks):
-        masks = masks.view(np.uint8) if masks.dtype == bool else (
-            masks.astype(np.uint8))
-        rles[:] = mask_util.encode(np.asfortranarray(masks.transpose(1, 2,
-                                                                     0)))
+        masks = np.ascontiguousarray(masks.view(np.uint8) if masks.dtype ==
+                                     bool else masks.astype(np.uint8))
+        columns = np.empty((masks.shape[0], masks.shape[2], masks.shape[1]),
+                           np.uint8)
+        for mask, transposed in zip(masks, columns):
+            cv2.transpose(mask, transposed)
+        rles[:] = mask_util.encode(columns.transpose(2, 1, 0))
     return rles
 
 
