@@ -1,18 +1,17 @@
 # Copyright (c) apa_mmdet contributors.
 """Seed the random generators from the iteration index: exact ``--resume``."""
-import random
-
 import numpy as np
-import torch
-from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner.utils import set_random_seed
 
 
 @HOOKS.register_module()
 class IterationSeedHook(Hook):
     """Re-seed Python, NumPy and torch (every device) before each training
-    iteration and epoch from ``(seed, rank, iteration)``.
+    iteration and epoch from ``(seed, iteration)``, with mmengine's
+    ``set_random_seed`` (which adds the rank under
+    ``randomness=dict(diff_rank_seed=True)``).
 
     mmengine resumes weights, optimizer, schedulers and data order, but only
     re-seeds the generators, so RoI sampling and dropout after ``--resume``
@@ -22,21 +21,19 @@ class IterationSeedHook(Hook):
     the uninterrupted one exactly on a deterministic device. Augmentations
     run in data workers that mmengine seeds itself: exact when the
     iteration-based loop replays the data (with ``num_workers > 0``) or
-    when epoch-based workers are not persistent. The rank enters the seed
-    only with ``randomness=dict(diff_rank_seed=True)``, as in mmengine.
+    when epoch-based workers are not persistent.
     """
 
     priority = 'LOWEST'
 
     def _reseed(self, runner, event: int) -> None:
-        diff_rank = (runner.cfg.get('randomness') or {}).get('diff_rank_seed')
-        rank = get_rank() if diff_rank else 0
+        randomness = runner.cfg.get('randomness') or {}
         seed_sequence = np.random.SeedSequence(
-            [runner.seed or 0, rank, runner.iter, event])
-        seed = int(seed_sequence.generate_state(1)[0])
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
+            [runner.seed or 0, runner.iter, event])
+        # 31 bits: room for the rank that set_random_seed may add
+        seed = int(seed_sequence.generate_state(1)[0] >> 1)
+        set_random_seed(
+            seed, diff_rank_seed=randomness.get('diff_rank_seed', False))
 
     def before_train_epoch(self, runner) -> None:
         self._reseed(runner, event=0)

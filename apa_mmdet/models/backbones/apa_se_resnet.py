@@ -81,6 +81,10 @@ class _RecomputingResLayer(ResLayer):
     activation), it recomputes its activations in backward instead of
     holding them: same values, one more forward of the stage."""
 
+    def __init__(self, *args, recompute: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.recompute = recompute
+
     def forward(self, x: Tensor) -> Tensor:
         if (self.recompute and x.requires_grad and torch.is_grad_enabled()
                 and not any(p.requires_grad for p in self.parameters())):
@@ -204,10 +208,9 @@ class APASEResNet(ResNet):
         if self._zero_init_norm3:
             kwargs['init_cfg'] = dict(
                 type='Constant', val=0, override=dict(name='norm3'))
-        layer = _RecomputingResLayer(act_cfg=self.act_cfg, se_cfg=self.se_cfg,
-                                     **kwargs)
-        layer.recompute = self.recompute_frozen_stages
-        return layer
+        return _RecomputingResLayer(
+            recompute=self.recompute_frozen_stages, act_cfg=self.act_cfg,
+            se_cfg=self.se_cfg, **kwargs)
 
 
 @MODELS.register_module()

@@ -18,12 +18,12 @@ _HALF_TYPES = (torch.float16, torch.bfloat16)
 def _first_tensor(obj: Any) -> Optional[torch.Tensor]:
     if isinstance(obj, torch.Tensor):
         return obj
-    items = obj.values() if isinstance(obj, dict) else obj
-    if isinstance(obj, (list, tuple, dict)):
-        for item in items:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    for item in obj if isinstance(obj, (list, tuple)) else ():
+        found = _first_tensor(item)
+        if found is not None:
+            return found
     return None
 
 
