@@ -1,7 +1,11 @@
 # Copyright (c) apa_mmdet contributors.
-"""Shared set-up of the CPU benchmarks."""
+"""Shared set-up of the benchmarks."""
+import importlib
 import os
 import sys
+import types
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # glibc hands every large temporary back to the OS by default, so page
 # faults would dominate CPU timings; raise both thresholds.
@@ -14,5 +18,14 @@ def fix_allocator_and_path() -> None:
     if any(os.environ.get(k) != v for k, v in ALLOCATOR_ENV.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv],
                   {**os.environ, **ALLOCATOR_ENV})
-    sys.path.insert(0, os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
+    sys.path.insert(0, ROOT)
+
+
+def import_apa_functions():
+    """``apa_mmdet.models.layers.apa_function`` without the package's
+    ``__init__`` (which registers modules with mmdet): a machine with only
+    torch (and Triton), like the lent GPU machine, can run it."""
+    package = types.ModuleType('apa_layers')
+    package.__path__ = [os.path.join(ROOT, 'apa_mmdet', 'models', 'layers')]
+    sys.modules.setdefault('apa_layers', package)
+    return importlib.import_module('apa_layers.apa_function')

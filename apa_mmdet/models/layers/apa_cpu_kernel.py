@@ -49,7 +49,8 @@ def _build() -> None:
 
 @contextlib.contextmanager
 def use_eager_formula():
-    """Compute APA/AGLU with the eager formula inside the block."""
+    """Compute APA/AGLU with the eager formula inside the block, on every
+    device (the reference the fused kernels are compared with)."""
     _state['eager_blocks'] += 1
     try:
         yield
@@ -57,17 +58,22 @@ def use_eager_formula():
         _state['eager_blocks'] -= 1
 
 
+def eager_formula_forced() -> bool:
+    """Whether a ``use_eager_formula()`` block is open."""
+    return _state['eager_blocks'] > 0
+
+
 def cpu_kernel_loaded() -> bool:
     """Whether APA/AGLU use the kernel, without building it (for code that
     torch.compile traces: building is not traceable, and a graph traced
     before the first eager call keeps the formula, which Inductor fuses)."""
-    return _state.get('available', False) and not _state['eager_blocks']
+    return _state.get('available', False) and not eager_formula_forced()
 
 
 def cpu_kernel_available() -> bool:
     """Whether APA/AGLU use ``torch.ops.apa_mmdet`` on CPU (builds the
     kernel on the first call)."""
-    if _state['eager_blocks']:
+    if eager_formula_forced():
         return False
     if 'available' not in _state:
         if os.environ.get('APA_MMDET_CPU_KERNEL', '1') == '0':

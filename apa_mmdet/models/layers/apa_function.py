@@ -19,7 +19,9 @@ With u = κz − ln λ, s = softplus(−u), σ = sigmoid(−u), q = p·σ/λ:
 
 Low-precision inputs are computed in float32 and returned in their own dtype;
 float64 stays float64. On CPU both directions run in the fused kernel
-(``csrc/apa_cpu.cpp``, see ``apa_cpu_kernel``), elsewhere as torch ops.
+(``csrc/apa_cpu.cpp``, see ``apa_cpu_kernel``), on CUDA in the Triton
+kernels for float32/bfloat16/float16 (``apa_triton_kernel``, see
+``triton_loader``), elsewhere as torch ops.
 """
 import math
 
@@ -28,6 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .apa_cpu_kernel import cpu_kernel_available, cpu_kernel_loaded
+from .triton_loader import (TRITON_DTYPES, triton_kernel_available,
+                            triton_kernel_loaded)
 
 LAMBDA_MIN = 1e-4
 # Below w = λ·exp(−κz) = 1e-3 (compared as log w = −u), s − σ =
@@ -115,34 +119,59 @@ def _eager_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
     return grad_x.to(x.dtype), sum_lambda, sum_kappa
 
 
-def _fused_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
-                   gated: bool) -> Tensor:
+def _cpu_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
+                 gated: bool) -> Tensor:
     return torch.ops.apa_mmdet.apa_forward(
         x.contiguous(), lam, kappa_param.to(lam.dtype), gated)
 
 
-def _fused_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
-                    kappa_param: Tensor, gated: bool):
+def _cpu_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
+                  kappa_param: Tensor, gated: bool):
     return torch.ops.apa_mmdet.apa_backward(
         grad_out.to(x.dtype).contiguous(), x.contiguous(), lam_value,
         kappa_param.to(lam_value.dtype), gated)
 
 
-def _uses_cpu_kernel(x: Tensor) -> bool:
-    if x.device.type != 'cpu':
-        return False
-    if torch.compiler.is_compiling():
-        return cpu_kernel_loaded()
-    return cpu_kernel_available()
+def _triton_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
+                    gated: bool) -> Tensor:
+    return torch.ops.apa_mmdet.apa_forward_triton(
+        x.contiguous(), lam.contiguous(), kappa_param.to(lam.dtype), gated)
+
+
+def _triton_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
+                     kappa_param: Tensor, gated: bool):
+    return torch.ops.apa_mmdet.apa_backward_triton(
+        grad_out.to(x.dtype).contiguous(), x.contiguous(),
+        lam_value.contiguous(), kappa_param.to(lam_value.dtype), gated)
+
+
+_PATHS = {
+    'eager': (_eager_forward, _eager_backward),
+    'cpu': (_cpu_forward, _cpu_backward),
+    'triton': (_triton_forward, _triton_backward),
+}
+
+
+def _select_path(x: Tensor) -> str:
+    """'cpu' (fused C++ kernel), 'triton' (CUDA kernel) or 'eager'."""
+    compiling = torch.compiler.is_compiling()
+    if x.device.type == 'cpu':
+        fused = cpu_kernel_loaded() if compiling else cpu_kernel_available()
+        return 'cpu' if fused else 'eager'
+    if x.device.type == 'cuda' and x.dtype in TRITON_DTYPES:
+        fused = (triton_kernel_loaded()
+                 if compiling else triton_kernel_available())
+        return 'triton' if fused else 'eager'
+    return 'eager'
 
 
 def _run_forward(ctx, z: Tensor, lambda_param: Tensor, kappa_param: Tensor,
                  gated: bool) -> Tensor:
     """act(z) on the path chosen here, which ``_run_backward`` reuses."""
     ctx.gated = gated
-    ctx.fused = _uses_cpu_kernel(z)
+    ctx.path = _select_path(z)
     lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(_compute_dtype(z))
-    forward = _fused_forward if ctx.fused else _eager_forward
+    forward = _PATHS[ctx.path][0]
     with torch.autocast(z.device.type, enabled=False):
         return forward(z, lam, kappa_param.detach(), gated)
 
@@ -151,7 +180,7 @@ def _run_backward(ctx, grad_out: Tensor, z: Tensor, lambda_param: Tensor,
                   kappa_param: Tensor):
     """grad_z, the two parameter sums and the floored λ used."""
     lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(z))
-    backward = _fused_backward if ctx.fused else _eager_backward
+    backward = _PATHS[ctx.path][1]
     with torch.autocast(z.device.type, enabled=False):
         return (*backward(grad_out, z, lam, kappa_param, ctx.gated), lam)
 
@@ -159,8 +188,9 @@ def _run_backward(ctx, grad_out: Tensor, z: Tensor, lambda_param: Tensor,
 class _APAFunction(torch.autograd.Function):
     """APA or AGLU with an analytic backward that saves only its inputs.
 
-    On CPU the fused kernel (``csrc/apa_cpu.cpp``) runs both directions,
-    elsewhere the eager formula; both give the same values (tested).
+    The fused CPU kernel (``csrc/apa_cpu.cpp``) or the Triton CUDA kernel
+    (``apa_triton_kernel``) runs both directions where it is available,
+    the eager formula elsewhere; all give the same values (tested).
     """
 
     @staticmethod

@@ -30,7 +30,7 @@ def parameters(channels, dtype, seed=0):
 def both_paths(x, g, lam, kappa, gated):
     return [(impl_f(x, lam, kappa, gated), impl_b(g, x, lam, kappa, gated))
             for impl_f, impl_b in (
-                (functions._fused_forward, functions._fused_backward),
+                (functions._cpu_forward, functions._cpu_backward),
                 (functions._eager_forward, functions._eager_backward))]
 
 
@@ -96,7 +96,7 @@ def test_non_contiguous_inputs():
     lam, kappa = parameters(6, torch.float32)
     for view in (x.to(memory_format=torch.channels_last),
                  x.transpose(2, 3)):
-        out = functions._fused_forward(view, lam, kappa, True)
+        out = functions._cpu_forward(view, lam, kappa, True)
         torch.testing.assert_close(
             out, functions._eager_forward(view.contiguous(), lam, kappa,
                                           True))

@@ -1,0 +1,178 @@
+# Copyright (c) apa_mmdet contributors.
+"""Fused APA/AGLU kernels for CUDA, written in Triton.
+
+One pass over memory in each direction, in float32 registers for float32,
+bfloat16 and float16 inputs (output in the input's dtype): forward reads z
+and writes act(z); backward reads z and the output gradient, writes the
+input gradient and per-tile partial sums of the λ and κ gradients, which
+torch adds up in float64 (deterministic, no atomics). The math is that of
+``apa_function``: with u = κz − ln λ, a = exp(−|u|),
+
+    log p = logsigmoid(u)/λ = (min(u, 0) − log1p(a))/λ,
+    σ(−u) = a/(1+a) for u >= 0, 1/(1+a) otherwise,
+    s − σ(−u) = log1p(e^{−u}) − σ(−u), by its series where e^{−u} < 1e-3.
+
+The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
+(BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
+κ it is (1, numel). Both kernels are ``torch.library`` custom ops, so
+``torch.compile`` keeps them whole. Imported on first CUDA use by
+``apa_function``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
+(how the tests check them on machines without a GPU).
+"""
+import math
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+BLOCK = 1024
+# s − σ switches to its Taylor series where u > −ln(1e-3) (as apa_function)
+SERIES_MIN_U = tl.constexpr(-math.log(1e-3))
+
+
+@triton.jit
+def _log1p_unit(a):
+    """log(1 + a) for a in [0, 1], accurate for tiny a (Goldberg)."""
+    b = 1.0 + a
+    return tl.where(b == 1.0, a,
+                    tl.log(b) * (a / tl.where(b == 1.0, 1.0, b - 1.0)))
+
+
+@triton.jit
+def _tile(rows, inner, n_col_blocks, BLOCK_R: tl.constexpr,
+          BLOCK_I: tl.constexpr):
+    """Row indices, element offsets and masks of this program's tile."""
+    pid = tl.program_id(0)
+    row = (pid // n_col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)
+    col = (pid % n_col_blocks).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)
+    row_mask = row < rows
+    mask = row_mask[:, None] & (col < inner)[None, :]
+    offsets = row.to(tl.int64)[:, None] * inner + col[None, :]
+    return row, row_mask, offsets, mask
+
+
+@triton.jit
+def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
+    """λ and κ of each row's channel, shaped (BLOCK_R, 1)."""
+    channel = row % channels
+    lam = tl.load(lambda_ptr + channel, mask=row_mask, other=1.0)
+    kappa = tl.load(kappa_ptr + channel, mask=row_mask, other=1.0)
+    return lam[:, None], kappa[:, None]
+
+
+@triton.jit
+def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
+                        channels, n_col_blocks, GATED: tl.constexpr,
+                        BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+    row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
+                                         BLOCK_I)
+    lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row, row_mask,
+                                 channels)
+    z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    u = kappa * z - tl.log(lam)
+    p = tl.exp((tl.minimum(u, 0.0) - _log1p_unit(tl.exp(-tl.abs(u)))) / lam)
+    out = p * z if GATED else p
+    tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
+                         partial_lambda_ptr, partial_kappa_ptr, rows, inner,
+                         channels, n_col_blocks, GATED: tl.constexpr,
+                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+    row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
+                                         BLOCK_I)
+    lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row, row_mask,
+                                 channels)
+    z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    u = kappa * z - tl.log(lam)
+    a = tl.exp(-tl.abs(u))
+    softplus_neg_u = _log1p_unit(a) - tl.minimum(u, 0.0)  # s = −log σ(u)
+    p = tl.exp(-softplus_neg_u / lam)
+    sigma = tl.where(u >= 0.0, a, 1.0) / (1.0 + a)  # σ(−u)
+    series = a * a * (0.5 - a * (2.0 / 3.0 - a * (0.75 - 0.8 * a)))
+    diff = tl.where(u > SERIES_MIN_U, series, softplus_neg_u - sigma)
+    q_g = p * sigma / lam * g  # g·∂p/∂(κz)
+    if GATED:
+        grad_x = g * p + kappa * z * q_g
+        kappa_terms = z * z * q_g
+        lambda_terms = z * p * diff * g
+    else:
+        grad_x = kappa * q_g
+        kappa_terms = z * q_g
+        lambda_terms = p * diff * g
+    tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty),
+             mask=mask)
+    partial = row * n_col_blocks + tl.program_id(0) % n_col_blocks
+    tl.store(partial_kappa_ptr + partial,
+             tl.sum(tl.where(mask, kappa_terms, 0.0), axis=1), mask=row_mask)
+    tl.store(partial_lambda_ptr + partial,
+             tl.sum(tl.where(mask, lambda_terms, 0.0), axis=1),
+             mask=row_mask)
+
+
+def _launch_shape(x: Tensor, channels: int):
+    """(rows, inner, n_col_blocks, BLOCK_R, BLOCK_I, grid) for ``x``."""
+    rows = 1 if channels == 1 else x.shape[0] * x.shape[1]
+    inner = x.numel() // rows
+    block_i = min(triton.next_power_of_2(inner), BLOCK)
+    block_r = BLOCK // block_i
+    n_col_blocks = triton.cdiv(inner, block_i)
+    grid = (triton.cdiv(rows, block_r) * n_col_blocks, )
+    return rows, inner, n_col_blocks, block_r, block_i, grid
+
+
+@torch.library.custom_op('apa_mmdet::apa_forward_triton', mutates_args=())
+def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
+                gated: bool) -> Tensor:
+    """APA (or AGLU if ``gated``) of a contiguous ``x``; λ (floored) and κ
+    are float32 of shape (1,) or (C,), C = x.shape[1]."""
+    out = torch.empty_like(x)
+    if x.numel():
+        rows, inner, n_col_blocks, block_r, block_i, grid = _launch_shape(
+            x, lambda_.numel())
+        _apa_forward_kernel[grid](
+            x, out, lambda_, kappa, rows, inner, lambda_.numel(),
+            n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i)
+    return out
+
+
+@apa_forward.register_fake
+def _apa_forward_shape(x, lambda_, kappa, gated):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op('apa_mmdet::apa_backward_triton', mutates_args=())
+def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
+                 gated: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """grad_x (dtype of x) and, shaped like λ in float64, Σ g·∂out/∂λ·λ²
+    and Σ g·∂out/∂κ; ``grad`` and ``x`` contiguous and of the same dtype."""
+    channels = lambda_.numel()
+    grad_x = torch.empty_like(x)
+    if not x.numel():
+        sums = lambda_.new_zeros(lambda_.shape, dtype=torch.float64)
+        return grad_x, sums, sums.clone()
+    rows, inner, n_col_blocks, block_r, block_i, grid = _launch_shape(
+        x, channels)
+    partial_lambda = x.new_empty((rows, n_col_blocks), dtype=torch.float32)
+    partial_kappa = torch.empty_like(partial_lambda)
+    _apa_backward_kernel[grid](
+        grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa, rows,
+        inner, channels, n_col_blocks, GATED=gated, BLOCK_R=block_r,
+        BLOCK_I=block_i)
+    return (grad_x, _per_channel(partial_lambda, channels),
+            _per_channel(partial_kappa, channels))
+
+
+def _per_channel(partial: Tensor, channels: int) -> Tensor:
+    """Sum (rows, n_col_blocks) partials per channel, rows = N·C."""
+    return partial.view(-1, channels, partial.shape[1]).sum(
+        (0, 2), dtype=torch.float64)
+
+
+@apa_backward.register_fake
+def _apa_backward_shape(grad, x, lambda_, kappa, gated):
+    sums = lambda_.new_empty(lambda_.shape, dtype=torch.float64)
+    return torch.empty_like(x), sums, sums.clone()

@@ -1,0 +1,226 @@
+# Copyright (c) apa_mmdet contributors.
+"""The Triton CUDA kernels against the eager formula.
+
+On a CUDA machine they run on the GPU; elsewhere Triton's interpreter
+(``TRITON_INTERPRET=1``, set by tests/conftest.py) runs the same kernels on
+CPU tensors, so every machine with Triton checks their math.
+"""
+import importlib
+
+import pytest
+import torch
+
+from apa_mmdet.models.layers import (aglu, apa, scale_add_apa,
+                                     triton_kernel_available,
+                                     use_eager_formula)
+from apa_mmdet.models.layers import apa_function as functions
+from apa_mmdet.models.layers import triton_loader
+
+triton = pytest.importorskip('triton')
+CUDA = torch.cuda.is_available()
+DEVICE = 'cuda' if CUDA else 'cpu'
+CASES = [  # (channels, shape): scalar and per-channel, any rank, ragged tiles
+    (1, (4, 8, 5, 7)), (8, (4, 8, 5, 7)), (8, (3, 8)), (1, (1000, )),
+    (1, (3, 4097)), (5, (2, 5, 1100)), (1, (0, 3)), (4, (0, 4, 2, 2))
+]
+
+
+@pytest.fixture(scope='module', autouse=True)
+def kernels():
+    """The kernel module; without a GPU, interpreted on CPU (tests/conftest.py
+    sets ``TRITON_INTERPRET=1`` before Triton is imported)."""
+    module = importlib.import_module(
+        'apa_mmdet.models.layers.apa_triton_kernel')
+    if not CUDA:
+        from triton.runtime.interpreter import InterpretedFunction
+        assert isinstance(module._apa_forward_kernel, InterpretedFunction), \
+            'no GPU and Triton was imported before TRITON_INTERPRET=1 was set'
+    return module
+
+
+@pytest.fixture
+def triton_path(monkeypatch):
+    """APA/AGLU of this test's tensors run on the Triton kernels."""
+    monkeypatch.setattr(functions, '_select_path', lambda x: 'triton')
+
+
+def parameters(channels, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    lam = torch.rand(channels, generator=gen) * 3 + 1e-4
+    lam[0] = 1e-4  # the floor
+    kappa = torch.randn(channels, generator=gen) * 2
+    return lam.to(DEVICE), kappa.to(DEVICE)
+
+
+def triton_and_eager(x, g, lam, kappa, gated):
+    """(out, (grad_x, Σλ, Σκ)) of the kernels, then of the float64 formula."""
+    g64, x64, lam64, kappa64 = (t.double() for t in (g, x, lam, kappa))
+    return ((torch.ops.apa_mmdet.apa_forward_triton(x, lam, kappa, gated),
+             torch.ops.apa_mmdet.apa_backward_triton(g, x, lam, kappa,
+                                                     gated)),
+            (functions._eager_forward(x64, lam64, kappa64, gated),
+             functions._eager_backward(g64, x64, lam64, kappa64, gated)))
+
+
+def relative(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).abs().max() / b.abs().max().clamp(min=1e-30)).item()
+
+
+@pytest.mark.parametrize('gated', [True, False], ids=['aglu', 'apa'])
+@pytest.mark.parametrize('channels,shape', CASES)
+def test_kernels_equal_the_formula_float32(channels, shape, gated):
+    x = torch.randn(shape, device=DEVICE) * 4
+    g = torch.randn(shape, device=DEVICE)
+    lam, kappa = parameters(channels)
+    (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = \
+        triton_and_eager(x, g, lam, kappa, gated)
+    assert out.dtype == gx.dtype == torch.float32 and out.shape == x.shape
+    assert sum_l.dtype == torch.float64 and sum_l.shape == (channels, )
+    if x.numel() == 0:
+        assert not sum_l.any() and not sum_k.any()
+        return
+    assert relative(out, ref) < 2e-6 and relative(gx, ref_gx) < 2e-6
+    # float32 partial sums per tile (terms of both signs), added in float64
+    assert relative(sum_l, ref_l) < 1e-4 and relative(sum_k, ref_k) < 1e-4
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('channels', [1, 6])
+def test_16_bit_in_and_out_computed_in_float32(dtype, channels):
+    x = (torch.randn(3, 6, 41, device=DEVICE) * 4).to(dtype)
+    g = torch.randn(3, 6, 41, device=DEVICE).to(dtype)
+    lam, kappa = parameters(channels)
+    (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = \
+        triton_and_eager(x, g, lam, kappa, True)
+    assert out.dtype == gx.dtype == dtype
+    # one rounding of a float32 result: within the 16-bit format's ulp
+    torch.testing.assert_close(out, ref.to(dtype))
+    torch.testing.assert_close(gx, ref_gx.to(dtype))
+    assert relative(sum_l, ref_l) < 1e-5 and relative(sum_k, ref_k) < 1e-5
+
+
+@pytest.mark.filterwarnings('ignore:invalid value:RuntimeWarning')  # inf·0
+def test_extreme_inputs_and_nan():
+    x = torch.tensor([[-6e4, -100., -20., -1e-3, 0., 1e-3, 20., 100., 6e4,
+                       float('-inf'), float('inf'), float('nan')]],
+                     device=DEVICE)
+    g = torch.ones_like(x)
+    for lam_value in (1e-4, 0.3, 5.):
+        lam = torch.full((1, ), lam_value, device=DEVICE)
+        kappa = torch.tensor([1.3], device=DEVICE)
+        for gated in (True, False):
+            (out, (gx, _, _)), (ref, (ref_gx, _, _)) = triton_and_eager(
+                x, g, lam, kappa, gated)
+            torch.testing.assert_close(out.double(), ref, equal_nan=True)
+            torch.testing.assert_close(gx[:, :9].double(), ref_gx[:, :9])
+            assert out[0, -1].isnan()
+
+
+@pytest.mark.parametrize('fn', [apa, aglu])
+@pytest.mark.parametrize('channels', [1, 6])
+def test_autograd_on_the_kernels_equals_the_eager_formula(
+        monkeypatch, fn, channels):
+    lam, kappa = parameters(channels, seed=1)
+    data = torch.randn(2, 6, 9, 7, device=DEVICE).mul_(3)
+    results = []
+    for path in ('triton', 'eager'):
+        x = data.to(memory_format=torch.channels_last).requires_grad_()
+        lam_p, kappa_p = (t.clone().requires_grad_() for t in (lam, kappa))
+        monkeypatch.setattr(functions, '_select_path',
+                            lambda _, path=path: path)
+        out = fn(x, lam_p, kappa_p)
+        out.backward(torch.linspace(-1, 1, out.numel(),
+                                    device=DEVICE).view_as(out))
+        results.append((out, x.grad, lam_p.grad, kappa_p.grad))
+    for got, expected in zip(*results):
+        torch.testing.assert_close(got, expected, rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('gated', [True, False])
+def test_scale_add_on_the_kernels(triton_path, gated):
+    x, identity = torch.randn(2, 2, 4, 6, 5, device=DEVICE).unbind(0)
+    gate = torch.rand(2, 4, device=DEVICE)
+    lam, kappa = parameters(4, seed=2)
+    lam, kappa = lam.requires_grad_(), kappa.requires_grad_()
+    out = scale_add_apa(x, gate, identity, lam, kappa, gated)
+    with use_eager_formula():
+        ref = (aglu if gated else apa)(
+            x * gate[:, :, None, None] + identity, lam, kappa)
+    torch.testing.assert_close(out, ref)
+    grads = torch.autograd.grad(out.sum(), (lam, kappa))
+    ref_grads = torch.autograd.grad(ref.sum(), (lam, kappa))
+    for got, expected in zip(grads, ref_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_operator_schemas_and_fake_kernels():
+    x = torch.randn(2, 3, 4, 4, device=DEVICE)
+    lam, kappa = parameters(3)
+    torch.library.opcheck(torch.ops.apa_mmdet.apa_forward_triton.default,
+                          (x, lam, kappa, True))
+    torch.library.opcheck(torch.ops.apa_mmdet.apa_backward_triton.default,
+                          (torch.randn_like(x), x, lam, kappa, False))
+
+
+def test_compiles_whole_with_the_kernel_in_the_graph(triton_path):
+    from mmengine.registry import MODELS
+    from torch._dynamo.backends.registry import lookup_backend
+    torch._dynamo.reset()
+    graphs = []
+
+    def counting_aot_eager(graph, example_inputs):
+        graphs.append(graph)
+        return lookup_backend('aot_eager')(graph, example_inputs)
+
+    layer = MODELS.build(dict(type='AGLU', num_parameters=4)).to(DEVICE)
+    compiled = torch.compile(layer, backend=counting_aot_eager,
+                             fullgraph=True)
+    for size in (6, 8, 10, 8):
+        x = torch.randn(2, 4, size, size, device=DEVICE, requires_grad=True)
+        (grad, ) = torch.autograd.grad(compiled(x).sum(), x)
+        with use_eager_formula():
+            (ref_grad, ) = torch.autograd.grad(layer(x).sum(), x)
+        torch.testing.assert_close(grad, ref_grad)
+    assert 1 <= len(graphs) <= 2
+    assert 'apa_forward_triton' in graphs[0].print_readable(
+        print_output=False)
+    torch._dynamo.reset()
+
+
+@pytest.mark.skipif(not CUDA, reason='needs a CUDA device')
+def test_cuda_tensors_take_the_kernels_in_16_and_32_bit():
+    assert triton_kernel_available()
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        assert functions._select_path(torch.ones(2, device='cuda',
+                                                 dtype=dtype)) == 'triton'
+    double = torch.ones(2, device='cuda', dtype=torch.float64)
+    assert functions._select_path(double) == 'eager'
+    with use_eager_formula():
+        assert functions._select_path(torch.ones(2, device='cuda')) == 'eager'
+
+
+def test_missing_triton_falls_back_with_a_warning(monkeypatch):
+    def no_triton(name, package=None):
+        raise ModuleNotFoundError("No module named 'triton'")
+
+    monkeypatch.setattr(triton_loader, '_state', {})
+    monkeypatch.setattr(triton_loader.importlib, 'import_module', no_triton)
+    with pytest.warns(UserWarning,
+                      match=r"Triton APA/AGLU kernel could not be loaded "
+                      r"\(ModuleNotFoundError: No module named 'triton'\); "
+                      r'using the eager formula on CUDA'):
+        assert not triton_kernel_available()
+    assert not triton_loader.triton_kernel_loaded()
+
+
+def test_environment_variable_and_block_select_the_eager_formula(
+        monkeypatch):
+    monkeypatch.setattr(triton_loader, '_state', {})
+    monkeypatch.setenv('APA_MMDET_TRITON_KERNEL', '0')
+    assert not triton_kernel_available()
+    monkeypatch.setattr(triton_loader, '_state', {'available': True})
+    assert triton_kernel_available() and triton_loader.triton_kernel_loaded()
+    with use_eager_formula():
+        assert not triton_kernel_available()
+        assert not triton_loader.triton_kernel_loaded()
