@@ -74,3 +74,20 @@ def test_batched_mask_encoding_equals_mmdet(dtype):
     assert list(encode_masks(masks[::-1])) == encode_mask_results(
         masks[::-1])  # not contiguous
     assert encode_masks(masks[:0]).shape == (0, )
+
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_garbage_collector_state_is_restored(enabled):
+    import gc
+
+    from apa_mmdet.evaluation.metrics.fast_lvis_metric import \
+        cyclic_gc_paused
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(RuntimeError, match='inside'):
+            with cyclic_gc_paused():
+                assert not gc.isenabled()
+                raise RuntimeError('inside')
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable()

@@ -1,5 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """LVIS evaluation on faster-coco-eval's C++ core."""
+import contextlib
+import gc
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Union
 
@@ -34,6 +36,23 @@ def encode_masks(masks: np.ndarray) -> np.ndarray:
             cv2.transpose(mask, transposed)
         rles[:] = mask_util.encode(columns.transpose(2, 1, 0))
     return rles
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused():
+    """Pause Python's cyclic garbage collector inside the block.
+
+    Building ~10⁵ detection dicts (and faster-coco-eval's own objects)
+    otherwise triggers full collections that walk every live object, about
+    half of the evaluation time; nothing made here is cyclic garbage.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @METRICS.register_module()
@@ -129,19 +148,20 @@ class FastLVISMetric(BaseMetric):
         cat_ids = np.array([c['id'] for c in gt.dataset['categories']])
         metrics = OrderedDict()
         for iou_type in self.metrics:
-            dets = self._detections(results, iou_type, cat_ids)
-            if not dets:
-                logger.info('The testing results of the whole dataset is '
-                            'empty.')
-                break
-            evaluator = COCOeval_faster(
-                gt, gt.loadRes(dets), iou_type, lvis_style=True,
-                print_function=logger.info)
-            evaluator.params.maxDets = [self.max_dets]
-            evaluator.evaluate()
-            evaluator.accumulate()
-            evaluator.summarize()
-            stats = evaluator.stats_as_dict
+            with cyclic_gc_paused():
+                dets = self._detections(results, iou_type, cat_ids)
+                if not dets:
+                    logger.info('The testing results of the whole dataset '
+                                'is empty.')
+                    break
+                evaluator = COCOeval_faster(
+                    gt, gt.loadRes(dets), iou_type, lvis_style=True,
+                    print_function=logger.info)
+                evaluator.params.maxDets = [self.max_dets]
+                evaluator.evaluate()
+                evaluator.accumulate()
+                evaluator.summarize()
+                stats = evaluator.stats_as_dict
             for key, label in KEYS.items():
                 # rounded as mmdet's LVISMetric does
                 metrics[f'{iou_type}_{key}'] = float(f'{stats[label]:.3f}')
