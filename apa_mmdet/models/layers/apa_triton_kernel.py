@@ -19,6 +19,7 @@ The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
 ``apa_function``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
 (how the tests check them on machines without a GPU).
 """
+import contextlib
 import math
 
 import torch
@@ -124,6 +125,13 @@ def _launch_shape(x: Tensor, channels: int):
     return rows, inner, n_col_blocks, block_r, block_i, grid
 
 
+def _on_device_of(x: Tensor):
+    """Launch on x's GPU, whichever is current (CPU: the interpreter)."""
+    if x.is_cuda:
+        return torch.cuda.device(x.device)
+    return contextlib.nullcontext()
+
+
 @torch.library.custom_op('apa_mmdet::apa_forward_triton', mutates_args=())
 def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
                 gated: bool) -> Tensor:
@@ -133,9 +141,10 @@ def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
     if x.numel():
         rows, inner, n_col_blocks, block_r, block_i, grid = _launch_shape(
             x, lambda_.numel())
-        _apa_forward_kernel[grid](
-            x, out, lambda_, kappa, rows, inner, lambda_.numel(),
-            n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i)
+        with _on_device_of(x):
+            _apa_forward_kernel[grid](
+                x, out, lambda_, kappa, rows, inner, lambda_.numel(),
+                n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i)
     return out
 
 
@@ -158,10 +167,11 @@ def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
         x, channels)
     partial_lambda = x.new_empty((rows, n_col_blocks), dtype=torch.float32)
     partial_kappa = torch.empty_like(partial_lambda)
-    _apa_backward_kernel[grid](
-        grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa, rows,
-        inner, channels, n_col_blocks, GATED=gated, BLOCK_R=block_r,
-        BLOCK_I=block_i)
+    with _on_device_of(x):
+        _apa_backward_kernel[grid](
+            grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa,
+            rows, inner, channels, n_col_blocks, GATED=gated,
+            BLOCK_R=block_r, BLOCK_I=block_i)
     return (grad_x, _per_channel(partial_lambda, channels),
             _per_channel(partial_kappa, channels))
 
