@@ -16,8 +16,9 @@ The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
 (BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
 κ it is (1, numel). Both kernels are ``torch.library`` custom ops, so
 ``torch.compile`` keeps them whole. Imported on first CUDA use by
-``apa_function``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
-(how the tests check them on machines without a GPU).
+``triton_loader``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
+(how the tests check them on machines without a GPU, which also compile
+them for sm_80/sm_90 with Triton's compiler).
 """
 import contextlib
 import math
@@ -27,17 +28,26 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-BLOCK = 1024
+BLOCK = 1024  # elements per program (8 per thread of 4 warps)
 # s − σ switches to its Taylor series where u > −ln(1e-3) (as apa_function)
 SERIES_MIN_U = tl.constexpr(-math.log(1e-3))
 
 
 @triton.jit
 def _log1p_unit(a):
-    """log(1 + a) for a in [0, 1], accurate for tiny a (Goldberg)."""
-    b = 1.0 + a
-    return tl.where(b == 1.0, a,
-                    tl.log(b) * (a / tl.where(b == 1.0, 1.0, b - 1.0)))
+    """log(1 + a) for a in [0, 1]: a·P(a), P the degree-9 Chebyshev
+    interpolant of log1p(a)/a (relative error 1.6e-7 in float32; FMAs only,
+    the coefficients of ``csrc/apa_cpu.cpp``)."""
+    poly = -0.003176057 * a + 0.0195425272
+    poly = poly * a - 0.0563736128
+    poly = poly * a + 0.1054362379
+    poly = poly * a - 0.1526966707
+    poly = poly * a + 0.1966327426
+    poly = poly * a - 0.2495161626
+    poly = poly * a + 0.333297105
+    poly = poly * a - 0.4999989265
+    poly = poly * a + 0.9999999947
+    return a * poly
 
 
 @triton.jit
@@ -55,11 +65,11 @@ def _tile(rows, inner, n_col_blocks, BLOCK_R: tl.constexpr,
 
 @triton.jit
 def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
-    """λ and κ of each row's channel, shaped (BLOCK_R, 1)."""
+    """1/λ, ln λ and κ of each row's channel, shaped (BLOCK_R, 1)."""
     channel = row % channels
     lam = tl.load(lambda_ptr + channel, mask=row_mask, other=1.0)
     kappa = tl.load(kappa_ptr + channel, mask=row_mask, other=1.0)
-    return lam[:, None], kappa[:, None]
+    return (1.0 / lam)[:, None], tl.log(lam)[:, None], kappa[:, None]
 
 
 @triton.jit
@@ -68,11 +78,12 @@ def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
                                          BLOCK_I)
-    lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row, row_mask,
-                                 channels)
+    inv_lam, log_lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row,
+                                              row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    u = kappa * z - tl.log(lam)
-    p = tl.exp((tl.minimum(u, 0.0) - _log1p_unit(tl.exp(-tl.abs(u)))) / lam)
+    u = kappa * z - log_lam
+    p = tl.exp((tl.minimum(u, 0.0) - _log1p_unit(tl.exp(-tl.abs(u))))
+               * inv_lam)
     out = p * z if GATED else p
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -84,18 +95,18 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                          BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
                                          BLOCK_I)
-    lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row, row_mask,
-                                 channels)
+    inv_lam, log_lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row,
+                                              row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    u = kappa * z - tl.log(lam)
+    u = kappa * z - log_lam
     a = tl.exp(-tl.abs(u))
     softplus_neg_u = _log1p_unit(a) - tl.minimum(u, 0.0)  # s = −log σ(u)
-    p = tl.exp(-softplus_neg_u / lam)
+    p = tl.exp(-softplus_neg_u * inv_lam)
     sigma = tl.where(u >= 0.0, a, 1.0) / (1.0 + a)  # σ(−u)
     series = a * a * (0.5 - a * (2.0 / 3.0 - a * (0.75 - 0.8 * a)))
     diff = tl.where(u > SERIES_MIN_U, series, softplus_neg_u - sigma)
-    q_g = p * sigma / lam * g  # g·∂p/∂(κz)
+    q_g = p * sigma * inv_lam * g  # g·∂p/∂(κz)
     if GATED:
         grad_x = g * p + kappa * z * q_g
         kappa_terms = z * z * q_g
@@ -144,7 +155,8 @@ def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
         with _on_device_of(x):
             _apa_forward_kernel[grid](
                 x, out, lambda_, kappa, rows, inner, lambda_.numel(),
-                n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i)
+                n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i,
+                enable_fp_fusion=True)
     return out
 
 
@@ -171,7 +183,7 @@ def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
         _apa_backward_kernel[grid](
             grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa,
             rows, inner, channels, n_col_blocks, GATED=gated,
-            BLOCK_R=block_r, BLOCK_I=block_i)
+            BLOCK_R=block_r, BLOCK_I=block_i, enable_fp_fusion=True)
     return (grad_x, _per_channel(partial_lambda, channels),
             _per_channel(partial_kappa, channels))
 

@@ -6,6 +6,10 @@ On a CUDA machine they run on the GPU; elsewhere Triton's interpreter
 CPU tensors, so every machine with Triton checks their math.
 """
 import importlib
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -36,6 +40,11 @@ def kernels():
         assert isinstance(module._apa_forward_kernel, InterpretedFunction), \
             'no GPU and Triton was imported before TRITON_INTERPRET=1 was set'
     return module
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    torch.manual_seed(0)
 
 
 @pytest.fixture
@@ -97,7 +106,7 @@ def test_16_bit_in_and_out_computed_in_float32(dtype, channels):
     # one rounding of a float32 result: within the 16-bit format's ulp
     torch.testing.assert_close(out, ref.to(dtype))
     torch.testing.assert_close(gx, ref_gx.to(dtype))
-    assert relative(sum_l, ref_l) < 1e-5 and relative(sum_k, ref_k) < 1e-5
+    assert relative(sum_l, ref_l) < 1e-4 and relative(sum_k, ref_k) < 1e-4
 
 
 @pytest.mark.filterwarnings('ignore:invalid value:RuntimeWarning')  # inf·0
@@ -121,20 +130,31 @@ def test_extreme_inputs_and_nan():
 @pytest.mark.parametrize('channels', [1, 6])
 def test_autograd_on_the_kernels_equals_the_eager_formula(
         monkeypatch, fn, channels):
+    """Gradients of x, λ and κ through apa()/aglu() on the kernels (float32)
+    against the formula in float64 (λ off the 1e-4 floor, where float32
+    and float64 disagree on which side 1e-4 lies)."""
     lam, kappa = parameters(channels, seed=1)
-    data = torch.randn(2, 6, 9, 7, device=DEVICE).mul_(3)
+    lam = lam.clamp(min=1e-3)
+    gen = torch.Generator().manual_seed(1)
+    data = (torch.randn(2, 6, 9, 7, generator=gen) * 3).to(DEVICE)
     results = []
-    for path in ('triton', 'eager'):
-        x = data.to(memory_format=torch.channels_last).requires_grad_()
-        lam_p, kappa_p = (t.clone().requires_grad_() for t in (lam, kappa))
+    for path, dtype in (('triton', torch.float32), ('eager', torch.float64)):
+        x = data.to(dtype).to(memory_format=torch.channels_last)
+        x.requires_grad_()
+        lam_p, kappa_p = (t.to(dtype, copy=True).requires_grad_()
+                          for t in (lam, kappa))
         monkeypatch.setattr(functions, '_select_path',
                             lambda _, path=path: path)
         out = fn(x, lam_p, kappa_p)
-        out.backward(torch.linspace(-1, 1, out.numel(),
-                                    device=DEVICE).view_as(out))
+        out.backward(torch.linspace(-1, 1, out.numel(), device=DEVICE,
+                                    dtype=dtype).view_as(out))
         results.append((out, x.grad, lam_p.grad, kappa_p.grad))
-    for got, expected in zip(*results):
-        torch.testing.assert_close(got, expected, rtol=2e-5, atol=1e-5)
+    (out, grad_x, grad_lam, grad_kappa), expected = results
+    for got, ref in zip((out, grad_x), expected[:2]):
+        torch.testing.assert_close(got.double(), ref, rtol=2e-5, atol=1e-5)
+    # float32 sums of 756 terms of both signs: absolute error ~1e-7·Σ|term|
+    for got, ref in zip((grad_lam, grad_kappa), expected[2:]):
+        torch.testing.assert_close(got.double(), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('gated', [True, False])
@@ -224,3 +244,57 @@ def test_environment_variable_and_block_select_the_eager_formula(
     with use_eager_formula():
         assert not triton_kernel_available()
         assert not triton_loader.triton_kernel_loaded()
+
+
+# Compiles every kernel variant for a GPU target with Triton's own compiler
+# and ptxas (no GPU needed) and reports 128-bit loads and stores per variant.
+AHEAD_OF_TIME = r"""
+import itertools, json, re, sys
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from apa_mmdet.models.layers import apa_triton_kernel as kernels
+report = []
+for arch, kernel, dtype, gated, (block_r, block_i) in itertools.product(
+        (80, 90), (kernels._apa_forward_kernel, kernels._apa_backward_kernel),
+        ('fp32', 'bf16', 'fp16'), (True, False), ((1, 1024), (16, 64))):
+    names = kernel.arg_names
+    signature = {}
+    for name in names:
+        if name.isupper():
+            signature[name] = 'constexpr'
+        elif name.startswith(('lambda', 'kappa', 'partial')):
+            signature[name] = '*fp32'
+        else:
+            signature[name] = '*' + dtype if name.endswith('_ptr') else 'i32'
+    aligned = {(i, ): [['tt.divisibility', 16]] for i, name in
+               enumerate(names) if name.endswith('_ptr') or name == 'inner'}
+    constants = dict(GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i)
+    compiled = triton.compile(
+        ASTSource(kernel, signature, constants, aligned),
+        target=GPUTarget('cuda', arch, 32),
+        options=dict(enable_fp_fusion=True))
+    ptx = compiled.asm['ptx']
+    report.append(dict(
+        arch=arch, kernel=kernel.fn.__name__, dtype=dtype, gated=gated,
+        block_r=block_r, cubin=len(compiled.asm['cubin']),
+        wide_loads=len(re.findall(r'ld\.global[.a-z0-9]*\.v4', ptx)),
+        wide_stores=len(re.findall(r'st\.global[.a-z0-9]*\.v4', ptx))))
+sys.stdout.write(json.dumps(report))
+"""
+
+
+def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
+    """Real (not interpreted) compilation to cubin for sm_80 and sm_90 of
+    every dtype, AGLU/APA and tile shape; with 16-aligned rows every load
+    and store of the tensors is 128 bits wide."""
+    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    result = subprocess.run([sys.executable, '-c', AHEAD_OF_TIME], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert len(report) == 2 * 2 * 3 * 2 * 2
+    for variant in report:
+        assert variant['cubin'] > 0, variant
+        assert variant['wide_loads'] > 0 and variant['wide_stores'] > 0, \
+            variant
