@@ -15,7 +15,7 @@ from mmcv.cnn import build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .apa_function import aglu, apa
+from .apa_function import aglu, apa, load_kernels
 
 InitValue = Union[float, Tuple[float, float]]
 _ACTIVATION_MODULES = frozenset({
@@ -74,6 +74,7 @@ class _AdaptiveActivation(nn.Module):
         self.lambda_param = nn.Parameter(torch.empty(self.num_parameters))
         self.kappa_param = nn.Parameter(torch.empty(self.num_parameters))
         self.reset_parameters()
+        load_kernels()
 
     def reset_parameters(self) -> None:
         """Draw λ and κ from their configured initial ranges."""

@@ -65,8 +65,9 @@ def eager_formula_forced() -> bool:
 
 def cpu_kernel_loaded() -> bool:
     """Whether APA/AGLU use the kernel, without building it (for code that
-    torch.compile traces: building is not traceable, and a graph traced
-    before the first eager call keeps the formula, which Inductor fuses)."""
+    torch.compile traces: building is not traceable, so the APA/AGLU layers
+    build it when they are constructed; otherwise a graph traced before the
+    first eager call keeps the formula, which Inductor fuses)."""
     return _state.get('available', False) and not eager_formula_forced()
 
 

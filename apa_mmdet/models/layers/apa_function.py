@@ -152,6 +152,15 @@ _PATHS = {
 }
 
 
+def load_kernels() -> None:
+    """Build or import the fused kernels this machine can run (the APA/AGLU
+    layers call it when built): torch.compile cannot load them while
+    tracing and would trace the formula instead."""
+    cpu_kernel_available()
+    if torch.cuda.is_available():
+        triton_kernel_available()
+
+
 def _select_path(x: Tensor) -> str:
     """'cpu' (fused C++ kernel), 'triton' (CUDA kernel) or 'eager'."""
     compiling = torch.compiler.is_compiling()

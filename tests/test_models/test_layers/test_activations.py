@@ -132,3 +132,18 @@ def test_unknown_activation_lists_the_known_ones():
     with pytest.raises(KeyError, match=message):
         MMDET_MODELS.build(dict(type='APASEResNet', depth=50,
                                 act_cfg=dict(type='AGLUU')))
+
+
+@pytest.mark.parametrize('cls', [APA, AGLU])
+def test_building_a_layer_loads_the_kernel(monkeypatch, cls):
+    """So that torch.compile, which cannot build it while tracing, finds the
+    fused kernel loaded from the layer's first call on."""
+    from apa_mmdet.models.layers import apa_cpu_kernel
+    builds = []
+    monkeypatch.setattr(apa_cpu_kernel, '_state', {'eager_blocks': 0})
+    monkeypatch.setattr(apa_cpu_kernel, '_build', lambda: builds.append(1))
+    assert not apa_cpu_kernel.cpu_kernel_loaded()
+    cls(num_parameters=2)
+    assert builds == [1] and apa_cpu_kernel.cpu_kernel_loaded()
+    cls()
+    assert builds == [1]
