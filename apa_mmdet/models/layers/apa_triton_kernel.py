@@ -73,17 +73,30 @@ def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
 
 
 @triton.jit
-def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
-                        channels, n_col_blocks, GATED: tl.constexpr,
-                        BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
+               n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+    """This program's tile of z (float32) and the terms both directions
+    use: s = softplus(−u) = −log σ(u) and p = exp(−s/λ)."""
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
                                          BLOCK_I)
     inv_lam, log_lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row,
                                               row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     u = kappa * z - log_lam
-    p = tl.exp((tl.minimum(u, 0.0) - _log1p_unit(tl.exp(-tl.abs(u))))
-               * inv_lam)
+    a = tl.exp(-tl.abs(u))
+    softplus_neg_u = _log1p_unit(a) - tl.minimum(u, 0.0)
+    p = tl.exp(-softplus_neg_u * inv_lam)
+    return (row, row_mask, offsets, mask, z, kappa, inv_lam, u, a,
+            softplus_neg_u, p)
+
+
+@triton.jit
+def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
+                        channels, n_col_blocks, GATED: tl.constexpr,
+                        BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+    _, _, offsets, mask, z, _, _, _, _, _, p = _load_tile(
+        x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels, n_col_blocks,
+        BLOCK_R, BLOCK_I)
     out = p * z if GATED else p
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -93,16 +106,10 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                          partial_lambda_ptr, partial_kappa_ptr, rows, inner,
                          channels, n_col_blocks, GATED: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
-    row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
-                                         BLOCK_I)
-    inv_lam, log_lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row,
-                                              row_mask, channels)
-    z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    (row, row_mask, offsets, mask, z, kappa, inv_lam, u, a, softplus_neg_u,
+     p) = _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
+                     n_col_blocks, BLOCK_R, BLOCK_I)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    u = kappa * z - log_lam
-    a = tl.exp(-tl.abs(u))
-    softplus_neg_u = _log1p_unit(a) - tl.minimum(u, 0.0)  # s = −log σ(u)
-    p = tl.exp(-softplus_neg_u * inv_lam)
     sigma = tl.where(u >= 0.0, a, 1.0) / (1.0 + a)  # σ(−u)
     series = a * a * (0.5 - a * (2.0 / 3.0 - a * (0.75 - 0.8 * a)))
     diff = tl.where(u > SERIES_MIN_U, series, softplus_neg_u - sigma)
