@@ -4,7 +4,11 @@
 Generates a long-tailed LVIS-format validation set (default 500 images,
 100 categories with r/c/f groups, neg/not-exhaustive ids) and a fixed,
 seeded set of detections (ground truth with wrong labels and jitter plus
-random boxes, ``--dets`` per image, masks included). For bbox and for segm,
+random boxes, ``--dets`` per image, masks included). The random boxes are
+labelled with any category (``--labels any``: most are of categories that
+LVIS does not evaluate on their image, which both backends ignore) or only
+with the image's evaluated ones, its ground-truth and negative categories
+(``--labels evaluated``: every detection is matched). For bbox and for segm,
 each backend runs the whole metric, ``process`` (keeping the predictions,
 mask RLE encoding) + ``evaluate``, in a fresh process so that its peak RSS
 is its own; runs alternate between backends and the medians are compared.
@@ -12,6 +16,7 @@ Prints a table, the speed-ups and every metric of both side by side with the
 largest difference.
 
 Usage: ``python benchmarks/eval_lvis.py [--images 500] [--dets 100]
+[--labels any|evaluated]
 [--repeats 3]``
 """
 import argparse
@@ -28,14 +33,26 @@ BACKENDS = ('LVISMetric', 'FastLVISMetric')
 IOU_TYPES = ('bbox', 'segm')
 
 
-def detections(ann_file: str, dets_per_image: int, seed: int):
+def evaluated_labels(dataset: dict) -> dict:
+    """Per image id, the labels (category indices) LVIS evaluates there."""
+    index = {c['id']: i for i, c in enumerate(dataset['categories'])}
+    labels = {image['id']: {index[c] for c in image['neg_category_ids']}
+              for image in dataset['images']}
+    for ann in dataset['annotations']:
+        labels[ann['image_id']].add(index[ann['category_id']])
+    return {image_id: sorted(ids) for image_id, ids in labels.items()}
+
+
+def detections(ann_file: str, dets_per_image: int, labels: str, seed: int):
     """Yield one mmdet data sample per image (generated, never stored)."""
     import numpy as np
     import torch
 
     from apa_mmdet.testing import ground_truth_predictions
     with open(ann_file) as f:
-        num_classes = len(json.load(f)['categories'])
+        dataset = json.load(f)
+    pools = evaluated_labels(dataset) if labels == 'evaluated' else {}
+    every_label = np.arange(len(dataset['categories']))
     rng = np.random.default_rng(seed)
     for sample in ground_truth_predictions(ann_file, 0.2, seed):
         pred = sample['pred_instances']
@@ -52,21 +69,21 @@ def detections(ann_file: str, dets_per_image: int, seed: int):
                 rng.normal(0, 2, pred['bboxes'].shape).astype(np.float32)),
             torch.from_numpy(boxes.astype(np.float32))])
         pred['masks'] = torch.cat([pred['masks'], torch.from_numpy(masks)])
+        pool = pools.get(sample['img_id'], every_label)
         pred['labels'] = torch.cat([
-            pred['labels'],
-            torch.from_numpy(rng.integers(0, num_classes, extra))])
+            pred['labels'], torch.from_numpy(rng.choice(pool, extra))])
         pred['scores'] = torch.from_numpy(
             rng.random(dets_per_image).astype(np.float32))
         yield sample
 
 
-def worker(backend: str, ann_file: str, dets_per_image: int,
+def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
            iou_type: str) -> dict:
     from mmdet.evaluation import LVISMetric
 
     from apa_mmdet.evaluation import FastLVISMetric
     cls = LVISMetric if backend == 'LVISMetric' else FastLVISMetric
-    samples = list(detections(ann_file, dets_per_image, seed=0))
+    samples = list(detections(ann_file, dets_per_image, labels, seed=0))
     start = time.perf_counter()
     metric = cls(ann_file=ann_file, metric=iou_type)
     metric.dataset_meta = dict(classes=None)
@@ -88,6 +105,8 @@ def main():
     parser.add_argument('--images', type=int, default=500)
     parser.add_argument('--classes', type=int, default=100)
     parser.add_argument('--dets', type=int, default=100)
+    parser.add_argument('--labels', choices=['any', 'evaluated'],
+                        default='any')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--worker', choices=BACKENDS)
     parser.add_argument('--ann-file')
@@ -95,7 +114,8 @@ def main():
     args = parser.parse_args()
     if args.worker:
         sys.stdout.write(json.dumps(
-            worker(args.worker, args.ann_file, args.dets, args.iou_type)) +
+            worker(args.worker, args.ann_file, args.dets, args.labels,
+                   args.iou_type)) +
                          '\n')
         return
     from apa_mmdet.datasets import generate_lvis
@@ -110,6 +130,7 @@ def main():
                     out = subprocess.run(
                         [sys.executable, __file__, '--worker', backend,
                          '--ann-file', ann_file, '--dets', str(args.dets),
+                         '--labels', args.labels,
                          '--iou-type', iou_type],
                         check=True, capture_output=True, text=True).stdout
                     runs[backend].append(
@@ -120,8 +141,9 @@ def main():
 def report(args, iou_type, runs):
     sys.stdout.write(
         f'\nLVIS {iou_type} evaluation, {args.images} images x {args.dets} '
-        f'detections, {args.classes} categories, {args.repeats} interleaved '
-        'runs per backend (fresh process each)\n\n')
+        f'detections (labels: {args.labels}), {args.classes} categories, '
+        f'{args.repeats} interleaved runs per backend (fresh process each)'
+        '\n\n')
     sys.stdout.write(
         f'{"backend":16}{"total s":>9}{"process s":>11}{"evaluate s":>12}'
         f'{"evaluate runs s":>22}{"peak RSS MB":>13}\n')

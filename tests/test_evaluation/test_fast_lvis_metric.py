@@ -18,8 +18,10 @@ def lvis_val(tmp_path_factory):
                          image_size=96, seed=7)['val']
 
 
-def noisy_predictions(ann_file, seed, extra=0):
-    """Wrong labels, jittered boxes and masks, random scores, duplicates."""
+def noisy_predictions(ann_file, seed, extra=0, relabel=0.):
+    """Jittered boxes and masks, random scores, duplicates and, for a
+    ``relabel`` share of them, random labels (categories that are positive,
+    negative, not exhaustive or not evaluated on the image)."""
     rng = np.random.default_rng(seed)
     samples = ground_truth_predictions(ann_file, 0.3, seed)
     for sample in samples:
@@ -31,7 +33,9 @@ def noisy_predictions(ann_file, seed, extra=0):
             rng.normal(0, 3, (n, 4)).astype(np.float32))
         pred['masks'] = torch.roll(pred['masks'][index],
                                    int(rng.integers(-3, 4)), dims=2)
-        pred['labels'] = pred['labels'][index]
+        pred['labels'] = torch.where(
+            torch.from_numpy(rng.random(n) < relabel),
+            torch.from_numpy(rng.integers(0, 9, n)), pred['labels'][index])
         pred['scores'] = torch.from_numpy(rng.random(n).astype(np.float32))
     return samples
 
@@ -42,9 +46,10 @@ def evaluate(metric, samples):
     return metric.evaluate(size=len(samples))
 
 
-@pytest.mark.parametrize('seed,extra', [(0, 0), (1, 5), (2, 320)])
-def test_equal_to_lvis_api(lvis_val, seed, extra):
-    samples = noisy_predictions(lvis_val, seed, extra)
+@pytest.mark.parametrize('seed,extra,relabel', [(0, 0, 0.), (1, 5, 0.),
+                                                (2, 320, 0.), (3, 40, 0.7)])
+def test_equal_to_lvis_api(lvis_val, seed, extra, relabel):
+    samples = noisy_predictions(lvis_val, seed, extra, relabel)
     reference = evaluate(LVISMetric(ann_file=lvis_val,
                                     metric=['bbox', 'segm']), samples)
     fast = evaluate(FastLVISMetric(ann_file=lvis_val), samples)

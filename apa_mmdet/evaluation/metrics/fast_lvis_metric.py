@@ -94,6 +94,7 @@ class FastLVISMetric(BaseMetric):
         self.ann_file = ann_file
         self.max_dets = max_dets
         self._gt = None
+        self._evaluated = None
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Keep each image's top ``max_dets`` predictions (masks as RLE)."""
@@ -119,25 +120,48 @@ class FastLVISMetric(BaseMetric):
             self._gt = COCO(self.ann_file, print_function=lambda *a: None)
         return self._gt
 
+    def _evaluated_categories(self) -> Dict[int, np.ndarray]:
+        """Per image, the category ids LVIS evaluates: those of its ground
+        truth and its ``neg_category_ids``."""
+        if self._evaluated is None:
+            gt = self._ground_truth()
+            evaluated = {image_id: set(image.get('neg_category_ids', ()))
+                         for image_id, image in gt.imgs.items()}
+            for ann in gt.dataset['annotations']:
+                evaluated[ann['image_id']].add(ann['category_id'])
+            self._evaluated = {
+                image_id: np.fromiter(ids, dtype=np.int64, count=len(ids))
+                for image_id, ids in evaluated.items()}
+        return self._evaluated
+
     def _detections(self, results: List[dict], iou_type: str,
                     cat_ids: np.ndarray) -> List[dict]:
         """COCO-style detection dicts. segm ones carry the box too, as mmdet
-        writes them, so area ranges use the box area as with lvis-api."""
+        writes them, so area ranges use the box area as with lvis-api.
+
+        Detections of categories that LVIS does not evaluate on their image
+        are left out, as lvis-api and faster-coco-eval ignore them after
+        the per-image ``max_dets`` cut (done in ``process``).
+        """
+        evaluated = self._evaluated_categories()
         dets = []
         for res in results:
-            boxes = res['bboxes'].astype(np.float64)
-            boxes[:, 2:] -= boxes[:, :2]
-            rows = zip(cat_ids[res['labels']].tolist(),
-                       res['scores'].astype(np.float64).tolist(),
-                       boxes.tolist())
             image_id = res['img_id']
+            categories = cat_ids[res['labels']]
+            keep = (np.isin(categories, evaluated[image_id])
+                    if image_id in evaluated else slice(None))
+            boxes = res['bboxes'][keep].astype(np.float64)
+            boxes[:, 2:] -= boxes[:, :2]
+            rows = zip(categories[keep].tolist(),
+                       res['scores'][keep].astype(np.float64).tolist(),
+                       boxes.tolist())
             if iou_type == 'bbox':
                 dets += [dict(image_id=image_id, category_id=c, score=s,
                               bbox=b) for c, s, b in rows]
             else:
                 dets += [dict(image_id=image_id, category_id=c, score=s,
                               bbox=b, segmentation=m)
-                         for (c, s, b), m in zip(rows, res['masks'])]
+                         for (c, s, b), m in zip(rows, res['masks'][keep])]
         return dets
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
