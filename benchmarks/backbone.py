@@ -3,11 +3,12 @@
 
 Backbones (mmdet ResNet-50 with in-place ReLU as the baseline, the plain
 SE-ResNet-50, the official APA SE-ResNet-50 with apa_mmdet's AGLU/APA, also
-with the stem activation frozen, with the frozen stage 1 holding its
-activations, and with the official eager formula) are built with
+with the stem activation frozen, with the frozen stem and stage 1
+holding their activations, and with the official eager formula) are built with
 ``frozen_stages=1`` as in the detection configs, fed the same input, and
 measured in float32 and under CPU bfloat16 autocast: bytes of distinct
-storages captured by ``saved_tensors_hooks`` during the forward, and the
+storages captured by ``saved_tensors_hooks`` during the forward (but the
+input's, which the caller holds anyway), and the
 median fwd+bwd time of interleaved repetitions. Ratios are to ResNet-50 in
 the same run.
 
@@ -51,7 +52,7 @@ def backbones():
         'SE-R50-APA freeze_stem_act': dict(
             type='APASEResNet', act_cfg=dict(type='AGLU'), se_cfg=apa_se,
             freeze_stem_act=True, **common),
-        'SE-R50-APA holding stage 1': dict(
+        'SE-R50-APA holding frozen': dict(
             type='APASEResNet', act_cfg=dict(type='AGLU'), se_cfg=apa_se,
             recompute_frozen_stages=False, **common),
         'SE-R50-APA official eager': dict(
@@ -61,6 +62,8 @@ def backbones():
 
 
 def held_bytes(model, x, autocast):
+    """Bytes of distinct storages saved for backward, but the input's (the
+    caller holds it anyway; a checkpointed region saves it)."""
     import torch
     storages = {}
 
@@ -72,6 +75,7 @@ def held_bytes(model, x, autocast):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
             torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
         model(x)
+    storages.pop(x.untyped_storage().data_ptr(), None)
     return sum(storages.values())
 
 

@@ -75,23 +75,6 @@ class _APASEBlockMixin:
                              gated=isinstance(self.unirect3, AGLU))
 
 
-class _RecomputingResLayer(ResLayer):
-    """mmdet's ``ResLayer``; when none of its parameters trains but its
-    input needs a gradient (a frozen stage behind the trainable stem
-    activation), it recomputes its activations in backward instead of
-    holding them: same values, one more forward of the stage."""
-
-    def __init__(self, *args, recompute: bool = True, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.recompute = recompute
-
-    def forward(self, x: Tensor) -> Tensor:
-        if (self.recompute and x.requires_grad and torch.is_grad_enabled()
-                and not any(p.requires_grad for p in self.parameters())):
-            return cp.checkpoint(super().forward, x, use_reentrant=False)
-        return super().forward(x)
-
-
 class APASEBottleneck(_APASEBlockMixin, Bottleneck):
     """mmdet's ResNet ``Bottleneck`` with per-site activations and SE.
 
@@ -146,11 +129,11 @@ class APASEResNet(ResNet):
             ``frozen_stages >= 0``. Officially they stay trainable, so the
             gradient must pass through the frozen stages. Defaults to False
             (official).
-        recompute_frozen_stages (bool): Frozen stages that the gradient
-            passes through recompute their activations in backward instead
-            of holding them (exact; SE-R50-APA at 2x320x480: held memory
-            1.40x ResNet-50's instead of 2.28x, for one more forward of
-            stage 1). Defaults to True.
+        recompute_frozen_stages (bool): When the gradient passes through
+            the frozen stem and stages (the trainable stem activation), run
+            them as one checkpointed region recomputed from the input in
+            backward instead of holding their activations (exact; one more
+            forward of the stem and stage 1). Defaults to True.
         **kwargs: mmdet ``ResNet`` arguments (``out_indices``,
             ``frozen_stages``, ``norm_cfg``, ``norm_eval``, ``with_cp``,
             ``dcn``, ``stage_with_dcn``, ``plugins``, ``style``,
@@ -208,9 +191,52 @@ class APASEResNet(ResNet):
         if self._zero_init_norm3:
             kwargs['init_cfg'] = dict(
                 type='Constant', val=0, override=dict(name='norm3'))
-        return _RecomputingResLayer(
-            recompute=self.recompute_frozen_stages, act_cfg=self.act_cfg,
-            se_cfg=self.se_cfg, **kwargs)
+        return ResLayer(act_cfg=self.act_cfg, se_cfg=self.se_cfg, **kwargs)
+
+    def _stem_forward(self, x: Tensor) -> Tensor:
+        if self.deep_stem:
+            return self.maxpool(self.stem(x))
+        return self.maxpool(self.relu(self.norm1(self.conv1(x))))
+
+    def _stages_forward(self, x: Tensor, stages: range):
+        """(last output, outputs of the ``out_indices`` among ``stages``)."""
+        outs = []
+        for i in stages:
+            x = getattr(self, self.res_layers[i])(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return x, outs
+
+    def _frozen_forward(self, x: Tensor) -> tuple:
+        x, outs = self._stages_forward(self._stem_forward(x),
+                                       range(self.frozen_stages))
+        return (x, *outs)
+
+    def _recomputes_frozen_part(self, x: Tensor) -> bool:
+        """Whether the gradient crosses the frozen stem and stages (the
+        official trainable stem activation is inside them)."""
+        if not (self.recompute_frozen_stages and self.frozen_stages >= 0
+                and torch.is_grad_enabled()):
+            return False
+        frozen = [self.stem if self.deep_stem else self.conv1]
+        if not self.deep_stem:
+            frozen += [self.norm1, self.relu]
+        frozen += [getattr(self, name)
+                   for name in self.res_layers[:self.frozen_stages]]
+        return x.requires_grad or any(
+            p.requires_grad for m in frozen for p in m.parameters())
+
+    def forward(self, x: Tensor) -> tuple:
+        """mmdet's ResNet forward. When the gradient crosses the frozen stem
+        and stages (``recompute_frozen_stages``), they run as one
+        checkpointed region: backward recomputes them from the input image
+        instead of holding their activations (same values)."""
+        if not self._recomputes_frozen_part(x):
+            return super().forward(x)
+        x, *outs = cp.checkpoint(self._frozen_forward, x, use_reentrant=False)
+        x, later = self._stages_forward(
+            x, range(self.frozen_stages, len(self.res_layers)))
+        return tuple(outs + later)
 
 
 @MODELS.register_module()

@@ -149,35 +149,58 @@ def test_freeze_stem_act_option():
     assert not saved
 
 
-def test_frozen_stage_behind_trainable_stem_recomputes_exactly():
-    """Officially the stem AGLU trains under frozen_stages=1, so the
-    gradient crosses the frozen stage 1: by default it holds nothing and
-    recomputes, with the same gradients as holding everything."""
+def held_bytes(fn):
+    """fn()'s result and the bytes of distinct storages kept for backward."""
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        result = fn()
+    return result, sum(storages.values())
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 1, 2])
+def test_frozen_part_behind_trainable_stem_recomputes_exactly(frozen_stages):
+    """Officially the stem AGLU trains under frozen_stages, so the gradient
+    crosses the frozen stem and stages: by default they hold nothing and are
+    recomputed from the image, with the same gradients as holding
+    everything."""
     x = torch.randn(2, 3, 64, 64)
     results = []
     for recompute in (True, False):
         torch.manual_seed(0)
-        model = official_backbone(frozen_stages=1,
+        model = official_backbone(frozen_stages=frozen_stages,
                                   recompute_frozen_stages=recompute)
         model.train()
-        stem = model.maxpool(model.relu(model.bn1(model.conv1(x))))
-        saved = []
-        with torch.autograd.graph.saved_tensors_hooks(
-                lambda t: saved.append(t) or t, lambda t: t):
-            stage1 = model.layer1(stem)
-        outs = model(x)
+        outs, held = held_bytes(lambda: model(x))
         sum(o.sum() for o in outs).backward()
-        results.append((len(saved), outs, {
+        results.append((held, outs, {
             n: p.grad.clone() for n, p in model.named_parameters()
             if p.grad is not None}))
     (held, outs, grads), (held_plain, outs_plain, grads_plain) = results
-    assert stage1.requires_grad and held == 1 < held_plain  # only its input
+    stem_activation_input = 2 * 64 * 32 * 32 * 4
+    assert held <= held_plain - stem_activation_input
     assert 'relu.lambda_param' in grads
+    assert len(outs) == len(outs_plain) == 4
     for a, b in zip(outs, outs_plain):
         torch.testing.assert_close(a, b)
     assert grads.keys() == grads_plain.keys()
     for name in grads:
         torch.testing.assert_close(grads[name], grads_plain[name], msg=name)
+
+
+def test_nothing_is_recomputed_without_a_gradient_through_the_frozen_part():
+    model = official_backbone(frozen_stages=1, freeze_stem_act=True)
+    model.train()
+    x = torch.randn(1, 3, 64, 64)
+    assert not model._recomputes_frozen_part(x)
+    assert model._recomputes_frozen_part(x.requires_grad_())
+    with torch.no_grad():
+        assert not model._recomputes_frozen_part(x)
 
 
 def test_gradient_reaches_every_lambda_and_kappa():
