@@ -1,6 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """Shared set-up of the benchmarks."""
 import importlib
+import importlib.util
 import os
 import sys
 import types
@@ -29,3 +30,14 @@ def import_apa_functions():
     package.__path__ = [os.path.join(ROOT, 'apa_mmdet', 'models', 'layers')]
     sys.modules.setdefault('apa_layers', package)
     return importlib.import_module('apa_layers.apa_function')
+
+
+def import_file(path: str):
+    """The module of one file of the repository (``path`` relative to its
+    root), without importing its package."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name,
+                                                  os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -28,7 +28,8 @@ import statistics
 import sys
 import time
 
-from _common import fix_allocator_and_path, import_apa_functions
+from _common import (fix_allocator_and_path, import_apa_functions,
+                     import_file)
 
 
 def official_aglu(x, lam, kappa):
@@ -76,21 +77,6 @@ def implementations(channels, device, use_compile):
     return functions, impls
 
 
-def saved_bytes(fn, x) -> int:
-    """Bytes of distinct storages kept for backward by one call."""
-    import torch
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(x)
-    return sum(storages.values())
-
-
 def measure(shape, dtype, device, reps, use_compile):
     """Median times (s), held bytes / input and bf16 output dtype per
     implementation, and the median device-copy time."""
@@ -98,6 +84,7 @@ def measure(shape, dtype, device, reps, use_compile):
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     torch.manual_seed(0)
     functions, impls = implementations(shape[1], device, use_compile)
+    saved_memory = import_file('apa_mmdet/testing/saved_memory.py')
     base = torch.randn(shape, device=device, dtype=dtype)
     grad = torch.randn(shape, device=device, dtype=dtype)
     copy_target = torch.empty_like(base)
@@ -128,7 +115,8 @@ def measure(shape, dtype, device, reps, use_compile):
     info = {}
     for name, fn in impls.items():
         x = base.clone().requires_grad_()
-        held = saved_bytes(fn, x.clone()) / base.nbytes
+        held = saved_memory.saved_storage_bytes(
+            lambda: fn(x.clone()))[1] / base.nbytes
         x16 = base.to(torch.bfloat16).requires_grad_()
         out16 = fn(x16.clone())
         info[name] = dict(

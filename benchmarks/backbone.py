@@ -62,21 +62,13 @@ def backbones():
 
 
 def held_bytes(model, x, autocast):
-    """Bytes of distinct storages saved for backward, but the input's (the
-    caller holds it anyway; a checkpointed region saves it)."""
+    """Bytes saved for backward, but the input's (the caller holds it
+    anyway; a checkpointed region saves it)."""
     import torch
-    storages = {}
 
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
-            torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
-        model(x)
-    storages.pop(x.untyped_storage().data_ptr(), None)
-    return sum(storages.values())
+    from apa_mmdet.testing import saved_storage_bytes
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        return saved_storage_bytes(lambda: model(x), exclude=(x, ))[1]
 
 
 def step(model, x, autocast):

@@ -9,6 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from apa_mmdet.models.backbones import (APASEBottleneck, APASEResNet,
                                         APASEResNeXt)
 from apa_mmdet.models.layers import AGLU, APA, APASELayer
+from apa_mmdet.testing import saved_storage_bytes
 from apa_mmdet.testing.official_se_resnet import (official_forward,
                                                   official_state_dict)
 
@@ -149,20 +150,6 @@ def test_freeze_stem_act_option():
     assert not saved
 
 
-def held_bytes(fn):
-    """fn()'s result and the bytes of distinct storages kept for backward."""
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        result = fn()
-    return result, sum(storages.values())
-
-
 @pytest.mark.parametrize('frozen_stages', [0, 1, 2])
 def test_frozen_part_behind_trainable_stem_recomputes_exactly(frozen_stages):
     """Officially the stem AGLU trains under frozen_stages, so the gradient
@@ -176,7 +163,7 @@ def test_frozen_part_behind_trainable_stem_recomputes_exactly(frozen_stages):
         model = official_backbone(frozen_stages=frozen_stages,
                                   recompute_frozen_stages=recompute)
         model.train()
-        outs, held = held_bytes(lambda: model(x))
+        outs, held = saved_storage_bytes(lambda: model(x))
         sum(o.sum() for o in outs).backward()
         results.append((held, outs, {
             n: p.grad.clone() for n, p in model.named_parameters()
