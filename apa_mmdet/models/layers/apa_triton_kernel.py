@@ -52,14 +52,19 @@ def _log1p_unit(a):
 
 @triton.jit
 def _tile(rows, inner, n_col_blocks, BLOCK_R: tl.constexpr,
-          BLOCK_I: tl.constexpr):
-    """Row indices, element offsets and masks of this program's tile."""
+          BLOCK_I: tl.constexpr, WIDE: tl.constexpr):
+    """Row indices, element offsets and masks of this program's tile;
+    offsets in int64 only for tensors of 2³¹ elements or more (``WIDE``)."""
     pid = tl.program_id(0)
     row = (pid // n_col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)
-    col = (pid % n_col_blocks).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)
+    col = (pid % n_col_blocks) * BLOCK_I
+    if WIDE:
+        col = col.to(tl.int64)
+    col = col + tl.arange(0, BLOCK_I)
     row_mask = row < rows
     mask = row_mask[:, None] & (col < inner)[None, :]
-    offsets = row.to(tl.int64)[:, None] * inner + col[None, :]
+    first = row.to(tl.int64) if WIDE else row
+    offsets = first[:, None] * inner + col[None, :]
     return row, row_mask, offsets, mask
 
 
@@ -74,11 +79,12 @@ def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
 
 @triton.jit
 def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
-               n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+               n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
+               WIDE: tl.constexpr):
     """This program's tile of z (float32) and the terms both directions
     use: s = softplus(−u) = −log σ(u) and p = exp(−s/λ)."""
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
-                                         BLOCK_I)
+                                         BLOCK_I, WIDE)
     inv_lam, log_lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row,
                                               row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
@@ -93,10 +99,11 @@ def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
 @triton.jit
 def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
                         channels, n_col_blocks, GATED: tl.constexpr,
-                        BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+                        BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
+                        WIDE: tl.constexpr):
     _, _, offsets, mask, z, _, _, _, _, _, p = _load_tile(
         x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels, n_col_blocks,
-        BLOCK_R, BLOCK_I)
+        BLOCK_R, BLOCK_I, WIDE)
     out = p * z if GATED else p
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -105,10 +112,11 @@ def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
 def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                          partial_lambda_ptr, partial_kappa_ptr, rows, inner,
                          channels, n_col_blocks, GATED: tl.constexpr,
-                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr):
+                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
+                         WIDE: tl.constexpr):
     (row, row_mask, offsets, mask, z, kappa, inv_lam, u, a, softplus_neg_u,
      p) = _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
-                     n_col_blocks, BLOCK_R, BLOCK_I)
+                     n_col_blocks, BLOCK_R, BLOCK_I, WIDE)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     sigma = tl.where(u >= 0.0, a, 1.0) / (1.0 + a)  # σ(−u)
     series = a * a * (0.5 - a * (2.0 / 3.0 - a * (0.75 - 0.8 * a)))
@@ -130,6 +138,11 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
     tl.store(partial_lambda_ptr + partial,
              tl.sum(tl.where(mask, lambda_terms, 0.0), axis=1),
              mask=row_mask)
+
+
+def _wide(x: Tensor) -> bool:
+    """Whether element offsets (with a tile's overhang) can pass int32."""
+    return x.numel() + BLOCK >= 2**31
 
 
 def _launch_shape(x: Tensor, channels: int):
@@ -163,7 +176,7 @@ def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
             _apa_forward_kernel[grid](
                 x, out, lambda_, kappa, rows, inner, lambda_.numel(),
                 n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i,
-                enable_fp_fusion=True)
+                WIDE=_wide(x), enable_fp_fusion=True)
     return out
 
 
@@ -190,7 +203,8 @@ def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
         _apa_backward_kernel[grid](
             grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa,
             rows, inner, channels, n_col_blocks, GATED=gated,
-            BLOCK_R=block_r, BLOCK_I=block_i, enable_fp_fusion=True)
+            BLOCK_R=block_r, BLOCK_I=block_i, WIDE=_wide(x),
+            enable_fp_fusion=True)
     return (grad_x, _per_channel(partial_lambda, channels),
             _per_channel(partial_kappa, channels))
 

@@ -94,6 +94,21 @@ def test_kernels_equal_the_formula_float32(channels, shape, gated):
     assert relative(sum_l, ref_l) < 1e-4 and relative(sum_k, ref_k) < 1e-4
 
 
+@pytest.mark.parametrize('channels,shape', [(1, (3, 4097)), (5, (2, 5, 33))])
+def test_int64_offsets_give_the_same_results(kernels, monkeypatch, channels,
+                                             shape):
+    """Tensors of 2³¹ elements or more index in int64 (``WIDE``)."""
+    x = torch.randn(shape, device=DEVICE) * 4
+    g = torch.randn(shape, device=DEVICE)
+    lam, kappa = parameters(channels)
+    narrow = triton_and_eager(x, g, lam, kappa, True)[0]
+    monkeypatch.setattr(kernels, '_wide', lambda x: True)
+    wide = triton_and_eager(x, g, lam, kappa, True)[0]
+    assert torch.equal(wide[0], narrow[0])
+    for got, expected in zip(wide[1], narrow[1]):
+        assert torch.equal(got, expected)
+
+
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize('channels', [1, 6])
 def test_16_bit_in_and_out_computed_in_float32(dtype, channels):
@@ -255,9 +270,12 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from apa_mmdet.models.layers import apa_triton_kernel as kernels
 report = []
-for arch, kernel, dtype, gated, (block_r, block_i) in itertools.product(
-        (80, 90), (kernels._apa_forward_kernel, kernels._apa_backward_kernel),
-        ('fp32', 'bf16', 'fp16'), (True, False), ((1, 1024), (16, 64))):
+both = (kernels._apa_forward_kernel, kernels._apa_backward_kernel)
+variants = [(*v, False) for v in itertools.product(
+    (80, 90), both, ('fp32', 'bf16', 'fp16'), (True, False),
+    ((1, 1024), (16, 64)))]
+variants += [(90, kernel, 'fp32', True, (1, 1024), True) for kernel in both]
+for arch, kernel, dtype, gated, (block_r, block_i), wide in variants:
     names = kernel.arg_names
     signature = {}
     for name in names:
@@ -269,7 +287,8 @@ for arch, kernel, dtype, gated, (block_r, block_i) in itertools.product(
             signature[name] = '*' + dtype if name.endswith('_ptr') else 'i32'
     aligned = {(i, ): [['tt.divisibility', 16]] for i, name in
                enumerate(names) if name.endswith('_ptr') or name == 'inner'}
-    constants = dict(GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i)
+    constants = dict(GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i,
+                     WIDE=wide)
     compiled = triton.compile(
         ASTSource(kernel, signature, constants, aligned),
         target=GPUTarget('cuda', arch, 32),
@@ -277,7 +296,7 @@ for arch, kernel, dtype, gated, (block_r, block_i) in itertools.product(
     ptx = compiled.asm['ptx']
     report.append(dict(
         arch=arch, kernel=kernel.fn.__name__, dtype=dtype, gated=gated,
-        block_r=block_r, cubin=len(compiled.asm['cubin']),
+        block_r=block_r, wide=wide, cubin=len(compiled.asm['cubin']),
         wide_loads=len(re.findall(r'ld\.global[.a-z0-9]*\.v4', ptx)),
         wide_stores=len(re.findall(r'st\.global[.a-z0-9]*\.v4', ptx))))
 sys.stdout.write(json.dumps(report))
@@ -286,14 +305,15 @@ sys.stdout.write(json.dumps(report))
 
 def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
     """Real (not interpreted) compilation to cubin for sm_80 and sm_90 of
-    every dtype, AGLU/APA and tile shape; with 16-aligned rows every load
-    and store of the tensors is 128 bits wide."""
+    every dtype, AGLU/APA and tile shape (and the int64-offset variant);
+    with 16-aligned rows every load and store of the tensors is 128 bits
+    wide."""
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     result = subprocess.run([sys.executable, '-c', AHEAD_OF_TIME], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
-    assert len(report) == 2 * 2 * 3 * 2 * 2
+    assert len(report) == 2 * 2 * 3 * 2 * 2 + 2
     for variant in report:
         assert variant['cubin'] > 0, variant
         assert variant['wide_loads'] > 0 and variant['wide_stores'] > 0, \
