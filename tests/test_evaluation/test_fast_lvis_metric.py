@@ -59,6 +59,33 @@ def test_equal_to_lvis_api(lvis_val, seed, extra, relabel):
     assert 0 < fast['lvis/segm_APr'] < 1
 
 
+def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val):
+    """Every detection is of a category LVIS ignores on its image."""
+    import json
+    with open(lvis_val) as f:
+        dataset = json.load(f)
+    evaluated = {image['id']: set(image['neg_category_ids'])
+                 for image in dataset['images']}
+    for ann in dataset['annotations']:
+        evaluated[ann['image_id']].add(ann['category_id'])
+    cat_ids = [c['id'] for c in dataset['categories']]
+    samples = noisy_predictions(lvis_val, seed=4, extra=3)
+    for sample in samples:
+        ignored = [label for label, cat_id in enumerate(cat_ids)
+                   if cat_id not in evaluated[sample['img_id']]]
+        pred = sample['pred_instances']
+        if not ignored:  # every category is evaluated here: no detection
+            pred.update({key: value[:0] for key, value in pred.items()})
+        pred['labels'] = torch.tensor(ignored[:1] * len(pred['labels']),
+                                      dtype=torch.long)
+    reference = evaluate(LVISMetric(ann_file=lvis_val,
+                                    metric=['bbox', 'segm']), samples)
+    fast = evaluate(FastLVISMetric(ann_file=lvis_val), samples)
+    assert set(fast) == set(reference)
+    for key, value in reference.items():
+        assert abs(fast[key] - value) <= 1e-6, (key, fast[key], value)
+
+
 def test_registered_and_validated(lvis_val):
     metric = METRICS.build(dict(type='FastLVISMetric', ann_file=lvis_val,
                                 metric='bbox'))

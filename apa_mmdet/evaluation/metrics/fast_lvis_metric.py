@@ -135,15 +135,16 @@ class FastLVISMetric(BaseMetric):
         return self._evaluated
 
     def _detections(self, results: List[dict], iou_type: str,
-                    cat_ids: np.ndarray) -> List[dict]:
+                    cat_ids: np.ndarray, evaluated_only: bool) -> List[dict]:
         """COCO-style detection dicts. segm ones carry the box too, as mmdet
         writes them, so area ranges use the box area as with lvis-api.
 
-        Detections of categories that LVIS does not evaluate on their image
-        are left out, as lvis-api and faster-coco-eval ignore them after
-        the per-image ``max_dets`` cut (done in ``process``).
+        With ``evaluated_only``, detections of categories that LVIS does not
+        evaluate on their image are left out: lvis-api and faster-coco-eval
+        ignore them after the per-image ``max_dets`` cut (done in
+        ``process``).
         """
-        evaluated = self._evaluated_categories()
+        evaluated = self._evaluated_categories() if evaluated_only else {}
         dets = []
         for res in results:
             image_id = res['img_id']
@@ -173,7 +174,10 @@ class FastLVISMetric(BaseMetric):
         metrics = OrderedDict()
         for iou_type in self.metrics:
             with cyclic_gc_paused():
-                dets = self._detections(results, iou_type, cat_ids)
+                # all of them when none is evaluated: the metrics are then
+                # lvis-api's for detections that match nothing
+                dets = (self._detections(results, iou_type, cat_ids, True)
+                        or self._detections(results, iou_type, cat_ids, False))
                 if not dets:
                     logger.info('The testing results of the whole dataset '
                                 'is empty.')
