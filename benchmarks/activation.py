@@ -45,7 +45,7 @@ def implementations(channels, device, use_compile):
     import torch
     from torch import nn
     functions = import_apa_functions()
-    kernels = sys.modules['apa_layers.apa_cpu_kernel']
+    kernels = sys.modules['apa_layers.kernel_loading']
 
     def parameters(count, lam=0.5, kappa=1.1):
         return (nn.Parameter(torch.full((count, ), lam, device=device)),

@@ -26,9 +26,8 @@ import sys
 import tempfile
 import time
 
-from _common import fix_allocator_and_path
+from _common import ROOT, fix_allocator_and_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
 RELU_SE = 'configs/lvis/mask-rcnn_se-r50_fpn_sample1e-3_ms-2x_lvis-v1.py'
 MODELS = ('R50 (ReLU)', 'SE-R50 (ReLU)', 'SE-R50-APA', 'SE-R50-APA frozen stem')

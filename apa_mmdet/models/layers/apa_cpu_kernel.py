@@ -8,12 +8,11 @@ Where it cannot be built (no C++ compiler or ninja), APA/AGLU fall back to
 the eager formula with a warning saying why; ``APA_MMDET_CPU_KERNEL=0``
 (process) or ``with use_eager_formula():`` (block) select it on purpose.
 """
-import contextlib
-import os
-import warnings
 from pathlib import Path
 
 import torch
+
+from .kernel_loading import kernel_loaded, load_kernel_once
 
 SOURCE = Path(__file__).with_name('csrc') / 'apa_cpu.cpp'
 # torch's own flags for its CPU kernels of each capability
@@ -22,7 +21,7 @@ _CAPABILITY_FLAGS = {
                '-mavx512vl', '-mavx512dq', '-mfma'],
     'AVX2': ['-DCPU_CAPABILITY_AVX2', '-mavx2', '-mfma', '-mf16c'],
 }
-_state = {'eager_blocks': 0}
+_state = {}
 
 
 def _build() -> None:
@@ -47,20 +46,12 @@ def _build() -> None:
         return torch.empty_like(x), sums, sums.clone()
 
 
-@contextlib.contextmanager
-def use_eager_formula():
-    """Compute APA/AGLU with the eager formula inside the block, on every
-    device (the reference the fused kernels are compared with)."""
-    _state['eager_blocks'] += 1
-    try:
-        yield
-    finally:
-        _state['eager_blocks'] -= 1
-
-
-def eager_formula_forced() -> bool:
-    """Whether a ``use_eager_formula()`` block is open."""
-    return _state['eager_blocks'] > 0
+def _build_failure(error: Exception) -> str:
+    lines = str(error).splitlines() or ['']
+    reason = next((line for line in lines if 'error' in line), lines[0])
+    return ('the fused APA/AGLU CPU kernel could not be built '
+            f'({type(error).__name__}: {reason.strip()}); using the eager '
+            'formula, several times slower on CPU')
 
 
 def cpu_kernel_loaded() -> bool:
@@ -68,28 +59,11 @@ def cpu_kernel_loaded() -> bool:
     torch.compile traces: building is not traceable, so the APA/AGLU layers
     build it when they are constructed; otherwise a graph traced before the
     first eager call keeps the formula, which Inductor fuses)."""
-    return _state.get('available', False) and not eager_formula_forced()
+    return kernel_loaded(_state)
 
 
 def cpu_kernel_available() -> bool:
     """Whether APA/AGLU use ``torch.ops.apa_mmdet`` on CPU (builds the
-    kernel on the first call)."""
-    if eager_formula_forced():
-        return False
-    if 'available' not in _state:
-        if os.environ.get('APA_MMDET_CPU_KERNEL', '1') == '0':
-            _state['available'] = False
-        else:
-            try:
-                _build()
-                _state['available'] = True
-            except Exception as error:  # no compiler, ninja, headers...
-                lines = str(error).splitlines() or ['']
-                reason = next((line for line in lines if 'error' in line),
-                              lines[0])
-                warnings.warn(
-                    'apa_mmdet: the fused APA/AGLU CPU kernel could not be '
-                    f'built ({type(error).__name__}: {reason.strip()}); '
-                    'using the eager formula, several times slower on CPU')
-                _state['available'] = False
-    return _state['available']
+    kernel on the first call; no compiler, ninja or headers: a warning)."""
+    return load_kernel_once(_state, 'APA_MMDET_CPU_KERNEL', _build,
+                            _build_failure)

@@ -119,36 +119,29 @@ def _eager_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
     return grad_x.to(x.dtype), sum_lambda, sum_kappa
 
 
-def _cpu_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
-                 gated: bool) -> Tensor:
-    return torch.ops.apa_mmdet.apa_forward(
-        x.contiguous(), lam, kappa_param.to(lam.dtype), gated)
+def _fused_path(forward_op: str, backward_op: str):
+    """(forward, backward) calling the ``torch.ops.apa_mmdet`` kernels of
+    those names (looked up at call time: the CPU library loads on first
+    use) on contiguous tensors, κ in the compute dtype."""
 
+    def forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
+                gated: bool) -> Tensor:
+        op = getattr(torch.ops.apa_mmdet, forward_op)
+        return op(x.contiguous(), lam, kappa_param.to(lam.dtype), gated)
 
-def _cpu_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
-                  kappa_param: Tensor, gated: bool):
-    return torch.ops.apa_mmdet.apa_backward(
-        grad_out.to(x.dtype).contiguous(), x.contiguous(), lam_value,
-        kappa_param.to(lam_value.dtype), gated)
+    def backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
+                 kappa_param: Tensor, gated: bool):
+        op = getattr(torch.ops.apa_mmdet, backward_op)
+        return op(grad_out.to(x.dtype).contiguous(), x.contiguous(),
+                  lam_value, kappa_param.to(lam_value.dtype), gated)
 
-
-def _triton_forward(x: Tensor, lam: Tensor, kappa_param: Tensor,
-                    gated: bool) -> Tensor:
-    return torch.ops.apa_mmdet.apa_forward_triton(
-        x.contiguous(), lam.contiguous(), kappa_param.to(lam.dtype), gated)
-
-
-def _triton_backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
-                     kappa_param: Tensor, gated: bool):
-    return torch.ops.apa_mmdet.apa_backward_triton(
-        grad_out.to(x.dtype).contiguous(), x.contiguous(),
-        lam_value.contiguous(), kappa_param.to(lam_value.dtype), gated)
+    return forward, backward
 
 
 _PATHS = {
     'eager': (_eager_forward, _eager_backward),
-    'cpu': (_cpu_forward, _cpu_backward),
-    'triton': (_triton_forward, _triton_backward),
+    'cpu': _fused_path('apa_forward', 'apa_backward'),
+    'triton': _fused_path('apa_forward_triton', 'apa_backward_triton'),
 }
 
 

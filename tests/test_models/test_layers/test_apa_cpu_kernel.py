@@ -29,9 +29,8 @@ def parameters(channels, dtype, seed=0):
 
 def both_paths(x, g, lam, kappa, gated):
     return [(impl_f(x, lam, kappa, gated), impl_b(g, x, lam, kappa, gated))
-            for impl_f, impl_b in (
-                (functions._cpu_forward, functions._cpu_backward),
-                (functions._eager_forward, functions._eager_backward))]
+            for impl_f, impl_b in (functions._PATHS['cpu'],
+                                   functions._PATHS['eager'])]
 
 
 def relative(a, b):
@@ -96,7 +95,7 @@ def test_non_contiguous_inputs():
     lam, kappa = parameters(6, torch.float32)
     for view in (x.to(memory_format=torch.channels_last),
                  x.transpose(2, 3)):
-        out = functions._cpu_forward(view, lam, kappa, True)
+        out = functions._PATHS['cpu'][0](view, lam, kappa, True)
         torch.testing.assert_close(
             out, functions._eager_forward(view.contiguous(), lam, kappa,
                                           True))
