@@ -46,16 +46,22 @@ def evaluate(metric, samples):
     return metric.evaluate(size=len(samples))
 
 
+def metrics_of_both_equal(ann_file, samples):
+    """FastLVISMetric's metrics, checked equal to LVISMetric's."""
+    reference = evaluate(LVISMetric(ann_file=ann_file,
+                                    metric=['bbox', 'segm']), samples)
+    fast = evaluate(FastLVISMetric(ann_file=ann_file), samples)
+    assert set(fast) == set(reference)
+    for key, value in reference.items():
+        assert abs(fast[key] - value) <= 1e-6, (key, fast[key], value)
+    return fast
+
+
 @pytest.mark.parametrize('seed,extra,relabel', [(0, 0, 0.), (1, 5, 0.),
                                                 (2, 320, 0.), (3, 40, 0.7)])
 def test_equal_to_lvis_api(lvis_val, seed, extra, relabel):
     samples = noisy_predictions(lvis_val, seed, extra, relabel)
-    reference = evaluate(LVISMetric(ann_file=lvis_val,
-                                    metric=['bbox', 'segm']), samples)
-    fast = evaluate(FastLVISMetric(ann_file=lvis_val), samples)
-    assert set(fast) == set(reference)
-    for key, value in reference.items():
-        assert abs(fast[key] - value) <= 1e-6, (key, fast[key], value)
+    fast = metrics_of_both_equal(lvis_val, samples)
     assert 0 < fast['lvis/segm_APr'] < 1
 
 
@@ -78,12 +84,7 @@ def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val):
             pred.update({key: value[:0] for key, value in pred.items()})
         pred['labels'] = torch.tensor(ignored[:1] * len(pred['labels']),
                                       dtype=torch.long)
-    reference = evaluate(LVISMetric(ann_file=lvis_val,
-                                    metric=['bbox', 'segm']), samples)
-    fast = evaluate(FastLVISMetric(ann_file=lvis_val), samples)
-    assert set(fast) == set(reference)
-    for key, value in reference.items():
-        assert abs(fast[key] - value) <= 1e-6, (key, fast[key], value)
+    metrics_of_both_equal(lvis_val, samples)
 
 
 def test_registered_and_validated(lvis_val):
