@@ -6,11 +6,16 @@ bfloat16 and float16 inputs (output in the input's dtype): forward reads z
 and writes act(z); backward reads z and the output gradient, writes the
 input gradient and per-tile partial sums of the λ and κ gradients, which
 torch adds up in float64 (deterministic, no atomics). The math is that of
-``apa_function``: with u = κz − ln λ, a = exp(−|u|),
+``apa_function`` in base 2, where ``exp2`` is one instruction: with
+u = κz − ln λ, v = u·log2 e and a = 2^{−|v|} = e^{−|u|},
 
-    log p = logsigmoid(u)/λ = (min(u, 0) − log1p(a))/λ,
-    σ(−u) = a/(1+a) for u >= 0, 1/(1+a) otherwise,
-    s − σ(−u) = log1p(e^{−u}) − σ(−u), by its series where e^{−u} < 1e-3.
+    s = softplus(−u) = log1p(a) − min(u, 0),   p = exp(−s/λ),
+    σ(−u) = e^{−softplus(u)} = (a if u >= 0 else 1)/(1 + a),
+    s − σ(−u) by its series in a where e^{−u} < 1e-3,
+
+with log2(1 + a) a polynomial in a (FMAs only). Per element that is 24
+instructions forward and 49 backward on sm_90 for bfloat16 (see
+``benchmarks/kernel_instructions.py``).
 
 The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
 (BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
@@ -28,25 +33,28 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-BLOCK = 1024  # elements per program (8 per thread of 4 warps)
-# s − σ switches to its Taylor series where u > −ln(1e-3) (as apa_function)
-SERIES_MIN_U = tl.constexpr(-math.log(1e-3))
+BLOCK = 2048  # elements per program (16 per thread of 4 warps)
+LN_2 = tl.constexpr(math.log(2))
+LOG2_E = tl.constexpr(math.log2(math.e))
+# s − σ switches to its Taylor series where u > −ln(1e-3) (as apa_function),
+# that is v = u·log2 e > −log2(1e-3)
+SERIES_MIN_V = tl.constexpr(-math.log2(1e-3))
 
 
 @triton.jit
-def _log1p_unit(a):
-    """log(1 + a) for a in [0, 1]: a·P(a), P the degree-9 Chebyshev
-    interpolant of log1p(a)/a (relative error 1.6e-7 in float32; FMAs only,
-    the coefficients of ``csrc/apa_cpu.cpp``)."""
-    poly = -0.003176057 * a + 0.0195425272
-    poly = poly * a - 0.0563736128
-    poly = poly * a + 0.1054362379
-    poly = poly * a - 0.1526966707
-    poly = poly * a + 0.1966327426
-    poly = poly * a - 0.2495161626
-    poly = poly * a + 0.333297105
-    poly = poly * a - 0.4999989265
-    poly = poly * a + 0.9999999947
+def _log2_1p_unit(a):
+    """log2(1 + a) for a in [0, 1]: a·P(a), P the degree-9 Chebyshev
+    interpolant of log2(1 + a)/a (the coefficients of ``csrc/apa_cpu.cpp``
+    times log2 e; relative error 1.6e-7 in float32; FMAs only)."""
+    poly = -0.004582081683 * a + 0.02819390708
+    poly = poly * a - 0.08132993162
+    poly = poly * a + 0.1521123375
+    poly = poly * a - 0.2202947296
+    poly = poly * a + 0.2836810826
+    poly = poly * a - 0.3599757304
+    poly = poly * a + 0.4808460805
+    poly = poly * a - 0.7213459717
+    poly = poly * a + 1.442695033
     return a * poly
 
 
@@ -70,11 +78,13 @@ def _tile(rows, inner, n_col_blocks, BLOCK_R: tl.constexpr,
 
 @triton.jit
 def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
-    """1/λ, ln λ and κ of each row's channel, shaped (BLOCK_R, 1)."""
+    """1/λ, log2 λ, κ and κ·log2 e of each row's channel, shaped
+    (BLOCK_R, 1)."""
     channel = row % channels
     lam = tl.load(lambda_ptr + channel, mask=row_mask, other=1.0)
     kappa = tl.load(kappa_ptr + channel, mask=row_mask, other=1.0)
-    return (1.0 / lam)[:, None], tl.log(lam)[:, None], kappa[:, None]
+    return ((1.0 / lam)[:, None], tl.log2(lam)[:, None], kappa[:, None],
+            (kappa * LOG2_E)[:, None])
 
 
 @triton.jit
@@ -82,18 +92,21 @@ def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
                n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                WIDE: tl.constexpr):
     """This program's tile of z (float32) and the terms both directions
-    use: s = softplus(−u) = −log σ(u) and p = exp(−s/λ)."""
+    use, in base 2 (``exp2`` is one instruction): v = u·log2 e,
+    a = 2^{−|v|}, log2(1 + a), s·log2 e where s = softplus(−u) = −log σ(u),
+    and p = 2^{−s·log2 e/λ}."""
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
                                          BLOCK_I, WIDE)
-    inv_lam, log_lam, kappa = _row_parameters(lambda_ptr, kappa_ptr, row,
-                                              row_mask, channels)
+    inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
+        lambda_ptr, kappa_ptr, row, row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    u = kappa * z - log_lam
-    a = tl.exp(-tl.abs(u))
-    softplus_neg_u = _log1p_unit(a) - tl.minimum(u, 0.0)
-    p = tl.exp(-softplus_neg_u * inv_lam)
-    return (row, row_mask, offsets, mask, z, kappa, inv_lam, u, a,
-            softplus_neg_u, p)
+    v = kappa_log2_e * z - log2_lam
+    a = tl.exp2(-tl.abs(v))
+    log2_1p_a = _log2_1p_unit(a)
+    softplus_neg_u_log2_e = log2_1p_a - tl.minimum(v, 0.0)
+    p = tl.exp2(-softplus_neg_u_log2_e * inv_lam)
+    return (row, row_mask, offsets, mask, z, kappa, inv_lam, v, a, log2_1p_a,
+            softplus_neg_u_log2_e, p)
 
 
 @triton.jit
@@ -101,7 +114,7 @@ def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
                         channels, n_col_blocks, GATED: tl.constexpr,
                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                         WIDE: tl.constexpr):
-    _, _, offsets, mask, z, _, _, _, _, _, p = _load_tile(
+    _, _, offsets, mask, z, _, _, _, _, _, _, p = _load_tile(
         x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels, n_col_blocks,
         BLOCK_R, BLOCK_I, WIDE)
     out = p * z if GATED else p
@@ -114,29 +127,39 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                          channels, n_col_blocks, GATED: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                          WIDE: tl.constexpr):
-    (row, row_mask, offsets, mask, z, kappa, inv_lam, u, a, softplus_neg_u,
-     p) = _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
-                     n_col_blocks, BLOCK_R, BLOCK_I, WIDE)
+    """Masked elements load z = g = 0, so every term of the sums (each has
+    a factor g) is 0 there."""
+    (row, row_mask, offsets, mask, z, kappa, inv_lam, v, a, log2_1p_a,
+     softplus_neg_u_log2_e, p) = _load_tile(x_ptr, lambda_ptr, kappa_ptr,
+                                            rows, inner, channels,
+                                            n_col_blocks, BLOCK_R, BLOCK_I,
+                                            WIDE)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    sigma = tl.where(u >= 0.0, a, 1.0) / (1.0 + a)  # σ(−u)
+    # σ(−u) = e^{−softplus(u)} = 2^{−log2(1 + a)}·(a if u >= 0 else 1)
+    sigma = tl.exp2(-log2_1p_a) * tl.where(v >= 0.0, a, 1.0)
     series = a * a * (0.5 - a * (2.0 / 3.0 - a * (0.75 - 0.8 * a)))
-    diff = tl.where(u > SERIES_MIN_U, series, softplus_neg_u - sigma)
-    q_g = p * sigma * inv_lam * g  # g·∂p/∂(κz)
+    diff = tl.where(v > SERIES_MIN_V, series,
+                    softplus_neg_u_log2_e * LN_2 - sigma)
+    g_p = g * p
+    # g·∂p/∂(κz) = g·p·σ(−u)/λ; the 1/λ is applied per row: to κ for
+    # grad_x and to the tile's κ sum
+    q_g_lam = g_p * sigma
+    kappa_lam = kappa * inv_lam
     if GATED:
-        grad_x = g * p + kappa * z * q_g
-        kappa_terms = z * z * q_g
-        lambda_terms = z * p * diff * g
+        z_q_g_lam = z * q_g_lam
+        grad_x = kappa_lam * z_q_g_lam + g_p
+        kappa_terms = z * z_q_g_lam
+        lambda_terms = z * g_p * diff
     else:
-        grad_x = kappa * q_g
-        kappa_terms = z * q_g
-        lambda_terms = p * diff * g
+        grad_x = kappa_lam * q_g_lam
+        kappa_terms = z * q_g_lam
+        lambda_terms = g_p * diff
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty),
              mask=mask)
     partial = row * n_col_blocks + tl.program_id(0) % n_col_blocks
-    tl.store(partial_kappa_ptr + partial,
-             tl.sum(tl.where(mask, kappa_terms, 0.0), axis=1), mask=row_mask)
-    tl.store(partial_lambda_ptr + partial,
-             tl.sum(tl.where(mask, lambda_terms, 0.0), axis=1),
+    kappa_sum = tl.sum(kappa_terms, axis=1) * tl.reshape(inv_lam, (BLOCK_R, ))
+    tl.store(partial_kappa_ptr + partial, kappa_sum, mask=row_mask)
+    tl.store(partial_lambda_ptr + partial, tl.sum(lambda_terms, axis=1),
              mask=row_mask)
 
 

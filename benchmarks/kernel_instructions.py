@@ -1,0 +1,72 @@
+# Copyright (c) apa_mmdet contributors.
+"""Instruction budget of the Triton APA/AGLU kernels on a Hopper GPU,
+without a GPU.
+
+Each kernel variant is compiled for sm_90 with Triton's own compiler and
+ptxas, as it would be at launch (16-aligned tensors; one λ and κ, or one
+per channel), and its machine code (SASS) is counted: instructions issued
+per element, of which special-function (MUFU: exp2, reciprocal),
+registers per thread. From the counts, a model of an H200 (132 SMs, four
+schedulers each issuing one warp instruction per clock at 1.98 GHz, 16
+MUFU results per SM per clock) gives the bandwidth at which instruction
+issue alone would saturate: above the memory's 4.8 TB/s, the kernel is
+bound by memory, as a copy is. This is a model, not a measurement;
+``activation.py --device cuda`` measures on a GPU.
+
+Usage: ``python benchmarks/kernel_instructions.py`` (with Triton
+installed; ``TRITON_INTERPRET`` is ignored).
+"""
+import os
+import sys
+
+from _common import ROOT
+
+SMS, SCHEDULERS, CLOCK_HZ, MUFU_PER_SM_CLOCK = 132, 4, 1.98e9, 16
+HBM_BYTES_PER_S = 4.8e12
+THREADS = 128  # 4 warps
+BYTES = {'fp32': 4, 'bf16': 2, 'fp16': 2}
+TENSORS = {'forward': 2, 'backward': 3}  # x, out / grad, x, grad_x
+
+
+def issue_bound_bytes_per_s(per_element: dict, direction: str,
+                            dtype: str) -> float:
+    """Bytes/s moved when instruction issue (or the MUFU unit) is the
+    limit: one warp instruction is 32 elements' worth per clock per
+    scheduler, one MUFU result per 1/16 clock per SM."""
+    clocks_per_element = max(
+        per_element['instructions'] / (32 * SCHEDULERS),
+        per_element['mufu'] / MUFU_PER_SM_CLOCK) / SMS
+    return CLOCK_HZ / clocks_per_element * TENSORS[direction] * BYTES[dtype]
+
+
+def main():
+    os.environ.pop('TRITON_INTERPRET', None)
+    sys.path.insert(0, ROOT)
+    from apa_mmdet.models.layers.apa_triton_kernel import BLOCK
+    from apa_mmdet.testing.triton_aot import compile_kernel, machine_code
+    per_thread = BLOCK // THREADS
+    print(f'sm_90, {BLOCK} elements per program ({per_thread} per thread); '
+          f'model: H200, memory {HBM_BYTES_PER_S / 1e12:.1f} TB/s')
+    print(f'{"kernel":<30}{"instr/elem":>11}{"MUFU/elem":>10}{"regs":>6}'
+          f'{"issue-bound TB/s":>18}{"x memory":>10}')
+    for direction in ('forward', 'backward'):
+        for dtype in ('fp32', 'bf16', 'fp16'):
+            for gated, name in ((True, 'AGLU'), (False, 'APA')):
+                for scalar in (True, False):
+                    code = machine_code(compile_kernel(
+                        direction, 90, dtype, gated, 1, BLOCK,
+                        scalar=scalar))
+                    per_element = {k: code[k] / per_thread
+                                   for k in ('instructions', 'mufu')}
+                    bound = issue_bound_bytes_per_s(per_element, direction,
+                                                    dtype)
+                    label = (f'{direction} {dtype} {name} '
+                             f'{"scalar" if scalar else "per-channel"}')
+                    print(f'{label:<30}{per_element["instructions"]:>11.1f}'
+                          f'{per_element["mufu"]:>10.2f}'
+                          f'{code["registers"]:>6}{bound / 1e12:>18.2f}'
+                          f'{bound / HBM_BYTES_PER_S:>10.2f}')
+
+
+if __name__ == '__main__':
+    main()
