@@ -9,9 +9,11 @@ per element, of which special-function (MUFU: exp2, reciprocal),
 registers per thread. From the counts, a model of an H200 (132 SMs, four
 schedulers each issuing one warp instruction per clock at 1.98 GHz, 16
 MUFU results per SM per clock) gives the bandwidth at which instruction
-issue alone would saturate: above the memory's 4.8 TB/s, the kernel is
-bound by memory, as a copy is. This is a model, not a measurement;
-``activation.py --device cuda`` measures on a GPU.
+issue alone would saturate, compared with the memory's 4.8 TB/s
+(datasheet) and with the 4.3 TB/s a device-to-device copy was measured
+at on such a machine (``../shared/docs/performance.md``): above 1, the
+kernel is bound by memory as a copy is. This is a model, not a
+measurement; ``activation.py --device cuda`` measures on a GPU.
 
 Usage: ``python benchmarks/kernel_instructions.py`` (with Triton
 installed; ``TRITON_INTERPRET`` is ignored).
@@ -22,7 +24,7 @@ import sys
 from _common import ROOT
 
 SMS, SCHEDULERS, CLOCK_HZ, MUFU_PER_SM_CLOCK = 132, 4, 1.98e9, 16
-HBM_BYTES_PER_S = 4.8e12
+HBM_BYTES_PER_S, COPY_BYTES_PER_S = 4.8e12, 4.3e12
 THREADS = 128  # 4 warps
 BYTES = {'fp32': 4, 'bf16': 2, 'fp16': 2}
 TENSORS = {'forward': 2, 'backward': 3}  # x, out / grad, x, grad_x
@@ -45,10 +47,12 @@ def main():
     from apa_mmdet.models.layers.apa_triton_kernel import BLOCK
     from apa_mmdet.testing.triton_aot import compile_kernel, machine_code
     per_thread = BLOCK // THREADS
-    print(f'sm_90, {BLOCK} elements per program ({per_thread} per thread); '
-          f'model: H200, memory {HBM_BYTES_PER_S / 1e12:.1f} TB/s')
-    print(f'{"kernel":<30}{"instr/elem":>11}{"MUFU/elem":>10}{"regs":>6}'
-          f'{"issue-bound TB/s":>18}{"x memory":>10}')
+    sys.stdout.write(
+        f'sm_90, {BLOCK} elements per program ({per_thread} per thread); '
+        f'model: H200, memory {HBM_BYTES_PER_S / 1e12:.1f} TB/s, copy '
+        f'{COPY_BYTES_PER_S / 1e12:.1f} TB/s\n'
+        f'{"kernel":<30}{"instr/elem":>11}{"MUFU/elem":>10}{"regs":>6}'
+        f'{"issue-bound TB/s":>18}{"x memory":>10}{"x copy":>8}\n')
     for direction in ('forward', 'backward'):
         for dtype in ('fp32', 'bf16', 'fp16'):
             for gated, name in ((True, 'AGLU'), (False, 'APA')):
@@ -62,10 +66,12 @@ def main():
                                                     dtype)
                     label = (f'{direction} {dtype} {name} '
                              f'{"scalar" if scalar else "per-channel"}')
-                    print(f'{label:<30}{per_element["instructions"]:>11.1f}'
-                          f'{per_element["mufu"]:>10.2f}'
-                          f'{code["registers"]:>6}{bound / 1e12:>18.2f}'
-                          f'{bound / HBM_BYTES_PER_S:>10.2f}')
+                    sys.stdout.write(
+                        f'{label:<30}{per_element["instructions"]:>11.1f}'
+                        f'{per_element["mufu"]:>10.2f}'
+                        f'{code["registers"]:>6}{bound / 1e12:>18.2f}'
+                        f'{bound / HBM_BYTES_PER_S:>10.2f}'
+                        f'{bound / COPY_BYTES_PER_S:>8.2f}\n')
 
 
 if __name__ == '__main__':
