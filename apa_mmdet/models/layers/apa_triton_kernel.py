@@ -141,18 +141,18 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
     diff = tl.where(v > SERIES_MIN_V, series,
                     softplus_neg_u_log2_e * LN_2 - sigma)
     g_p = g * p
-    # g·∂p/∂(κz) = g·p·σ(−u)/λ; the 1/λ is applied per row: to κ for
-    # grad_x and to the tile's κ sum
-    q_g_lam = g_p * sigma
-    kappa_lam = kappa * inv_lam
+    # g·∂p/∂(κz) = g·p·σ(−u)/λ: the 1/λ is applied per row, to κ for grad_x
+    # and to the tile's κ sum
+    g_p_sigma = g_p * sigma
+    kappa_over_lam = kappa * inv_lam
     if GATED:
-        z_q_g_lam = z * q_g_lam
-        grad_x = kappa_lam * z_q_g_lam + g_p
-        kappa_terms = z * z_q_g_lam
+        z_g_p_sigma = z * g_p_sigma
+        grad_x = kappa_over_lam * z_g_p_sigma + g_p
+        kappa_terms = z * z_g_p_sigma
         lambda_terms = z * g_p * diff
     else:
-        grad_x = kappa_lam * q_g_lam
-        kappa_terms = z * q_g_lam
+        grad_x = kappa_over_lam * g_p_sigma
+        kappa_terms = z * g_p_sigma
         lambda_terms = g_p * diff
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty),
              mask=mask)
