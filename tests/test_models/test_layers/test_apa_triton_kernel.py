@@ -115,6 +115,24 @@ def test_kernels_equal_the_formula_float32(channels, shape, gated):
     assert_sums_close((sum_l, sum_k), (ref_l, ref_k), g, x, lam, kappa, gated)
 
 
+def test_tiles_leave_few_lanes_idle(kernels):
+    """Per-channel rows (one per (n, c) map) are tiled in the widest power
+    of two that leaves at most 10 % of lanes idle; one λ and κ: BLOCK."""
+
+    def idle(inner, width):
+        return triton.cdiv(inner, width) * width / inner - 1
+
+    for inner in (64, 65, 1050, 1100, 4200, 16800, 67200, 268800):
+        width = kernels._tile_width(8, inner)
+        assert 64 <= width <= kernels.BLOCK
+        assert idle(inner, width) <= 0.1 or width == 64, (inner, width)
+        assert width == kernels.BLOCK or idle(inner, 2 * width) > 0.1
+    assert kernels._tile_width(8, 1050) == 128
+    assert kernels._tile_width(8, 35) == 64
+    assert kernels._tile_width(1, 1000) == 1024
+    assert kernels._tile_width(1, 1050) == kernels.BLOCK
+
+
 @pytest.mark.parametrize('channels,shape', [(1, (3, 4097)), (5, (2, 5, 33))])
 def test_int64_offsets_give_the_same_results(kernels, monkeypatch, channels,
                                              shape):
