@@ -100,9 +100,9 @@ def implementations(channels, device, use_compile):
 
 
 def seconds_per_call(device, fn, calls):
-    """Time of ``calls`` back-to-back calls of ``fn`` over ``calls``: CUDA
-    events on a GPU (launches queue up, so the GPU's time is measured),
-    the wall clock on CPU."""
+    """Mean seconds per call of ``fn`` over ``calls`` back-to-back calls,
+    timed by CUDA events on a GPU (launches queue up, so the GPU's time is
+    measured) and by the wall clock on CPU."""
     import torch
     if device == 'cuda':
         start = torch.cuda.Event(enable_timing=True)
