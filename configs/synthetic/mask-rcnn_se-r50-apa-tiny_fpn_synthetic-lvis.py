@@ -111,3 +111,6 @@ default_hooks = dict(
 # multi-process on CPU too (gloo): bash tools/dist_train.sh CONFIG 2
 runner_type = 'DeviceAgnosticRunner'
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# a fixed seed, so that the demo's numbers repeat (mmengine draws one per run
+# otherwise)
+randomness = dict(seed=0)
