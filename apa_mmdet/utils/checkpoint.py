@@ -91,8 +91,8 @@ def safe_load(file: Union[str, IO[bytes]],
     allowed = [*MMENGINE_SAFE_GLOBALS, *extra_safe_globals]
     with torch.serialization.safe_globals(allowed):
         try:
-            return torch.load(file, map_location=map_location,
-                              weights_only=True)
+            return torch.load(file, weights_only=True,
+                              map_location=map_location)
         except pickle.UnpicklingError as err:
             name = file if isinstance(file, str) else getattr(
                 file, 'name', '<buffer>')
