@@ -4,10 +4,18 @@
 Importing the package registers its modules (``APA``, ``AGLU``, ...) in the
 mmengine/mmdet registries and installs the allow-list checkpoint loader, so a
 config only needs ``custom_imports=dict(imports=['apa_mmdet'])``.
+
+Without mmdet installed only :mod:`apa_mmdet.ops` (the APA/AGLU functions
+and kernels, torch only) is imported: enough for the activation benchmark
+on a machine that has torch alone.
 """
-from . import datasets, engine, evaluation, models, utils
+from importlib.util import find_spec
+
+from . import ops
 from .version import __version__
 
-__all__ = [
-    '__version__', 'datasets', 'engine', 'evaluation', 'models', 'utils'
-]
+__all__ = ['__version__', 'ops']
+
+if find_spec('mmdet') is not None:
+    from . import datasets, engine, evaluation, models, utils
+    __all__ += ['datasets', 'engine', 'evaluation', 'models', 'utils']

@@ -21,12 +21,14 @@ tests need mmcv) and, on CUDA, the bandwidth achieved forward (x read,
 output written) and backward (x and grad read, grad_x written) as a share
 of a device copy (``dst.copy_(src)``) timed in the same rounds.
 
-Only torch (and Triton on CUDA) is needed: the functions are imported
-without mmdet. On CPU, glibc returns every large temporary to the OS by
+Only torch (and Triton on CUDA) is needed: ``apa_mmdet.ops`` imports
+without mmcv and mmdet, so from the repository root ``python -m
+benchmarks.activation --device cuda`` runs on a machine with torch alone
+(apa_mmdet need not be installed there). On CPU, glibc returns every large temporary to the OS by
 default, so page faults would dominate; the script re-executes itself with
 ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` raised.
 
-Usage: ``python benchmarks/activation.py [--device cuda] [--shapes
+Usage: ``python -m benchmarks.activation [--device cuda] [--shapes
 8x256x56x56 ...] [--dtypes float32 bfloat16 ...] [--reps 20] [--calls N]
 [--compile]``
 """
@@ -35,24 +37,15 @@ import statistics
 import sys
 import time
 
-from _common import (fix_allocator_and_path, import_apa_functions,
-                     import_file)
-
-
-def official_aglu(x, lam, kappa):
-    """The official eager formula (kostas1515/AGLU ``UniRect.forward``)."""
-    import torch
-    import torch.nn.functional as F
-    lam = lam.clamp(min=1e-4)
-    return x * torch.exp((1 / lam) * F.softplus(kappa * x - torch.log(lam),
-                                                beta=-1))
+from ._common import fix_allocator
 
 
 def implementations(channels, device, use_compile):
     import torch
     from torch import nn
-    functions = import_apa_functions()
-    kernels = sys.modules['apa_layers.kernel_loading']
+
+    from apa_mmdet.ops import aglu, apa, use_eager_formula
+    from tests.helpers.official import official_aglu
 
     def parameters(count, lam=0.5, kappa=1.1):
         return (nn.Parameter(torch.full((count, ), lam, device=device)),
@@ -63,13 +56,13 @@ def implementations(channels, device, use_compile):
                                      parameters(channels))
 
     def eager_formula(x):
-        with kernels.use_eager_formula():
-            return functions.aglu(x, *per_channel)
+        with use_eager_formula():
+            return aglu(x, *per_channel)
 
     def formula64(fn, params):
-        """``fn`` of apa_function in float64 through the eager formula."""
+        """``fn`` of apa_mmdet.ops in float64 through the eager formula."""
         def reference(x):
-            with kernels.use_eager_formula():
+            with use_eager_formula():
                 return fn(x, *(p.double() for p in params))
         return reference
 
@@ -81,14 +74,12 @@ def implementations(channels, device, use_compile):
         'official AGLU (eager)': (lambda x: official_aglu(
             x, official[0].view(view), official[1].view(view)), official,
                                   None),
-        'AGLU scalar': (lambda x: functions.aglu(x, *scalar), scalar,
-                        formula64(functions.aglu, scalar)),
-        'AGLU per-channel': (lambda x: functions.aglu(x, *per_channel),
-                             per_channel,
-                             formula64(functions.aglu, per_channel)),
-        'APA per-channel': (lambda x: functions.apa(x, *per_channel),
-                            per_channel,
-                            formula64(functions.apa, per_channel)),
+        'AGLU scalar': (lambda x: aglu(x, *scalar), scalar,
+                        formula64(aglu, scalar)),
+        'AGLU per-channel': (lambda x: aglu(x, *per_channel), per_channel,
+                             formula64(aglu, per_channel)),
+        'APA per-channel': (lambda x: apa(x, *per_channel), per_channel,
+                            formula64(apa, per_channel)),
         'AGLU per-ch. eager formula': (eager_formula, per_channel, None),
     }
     if use_compile:
@@ -96,7 +87,7 @@ def implementations(channels, device, use_compile):
         impls['official AGLU (compile)'] = (lambda x: compiled(
             x, official[0].view(view), official[1].view(view)), official,
                                             None)
-    return functions, impls
+    return impls
 
 
 def seconds_per_call(device, fn, calls):
@@ -140,9 +131,11 @@ def measure(shape, dtype, device, reps, calls, use_compile):
     accumulated), held bytes / input and bf16 output dtype per
     implementation, and the median device-copy time."""
     import torch
+
+    from apa_mmdet.ops import dispatch
+    from tests.helpers.saved_memory import saved_storage_bytes
     torch.manual_seed(0)
-    functions, impls = implementations(shape[1], device, use_compile)
-    saved_memory = import_file('apa_mmdet/testing/saved_memory.py')
+    impls = implementations(shape[1], device, use_compile)
     base = torch.randn(shape, device=device, dtype=dtype)
     grad = torch.randn(shape, device=device, dtype=dtype)
     copy_target = torch.empty_like(base)
@@ -167,8 +160,7 @@ def measure(shape, dtype, device, reps, calls, use_compile):
     info = {}
     for name, (fn, _, reference) in impls.items():
         x = base.clone().requires_grad_()
-        held = saved_memory.saved_storage_bytes(
-            lambda: fn(x.clone()))[1] / base.nbytes
+        held = saved_storage_bytes(lambda: fn(x.clone()))[1] / base.nbytes
         x16 = base.to(torch.bfloat16).requires_grad_()
         out16 = fn(x16.clone())
         fwd, bwd = (statistics.median(times[name][k]) for k in ('fwd', 'bwd'))
@@ -176,7 +168,7 @@ def measure(shape, dtype, device, reps, calls, use_compile):
             held=held, dtype=str(out16.dtype).replace('torch.', ''), fwd=fwd,
             bwd=bwd, both=fwd + bwd,
             error=reference and relative_error(fn, reference, base, grad))
-    path = functions._select_path(base)
+    path = dispatch.select(base).name
     return info, statistics.median(copies), path
 
 
@@ -228,7 +220,7 @@ def main():
                         help='also time torch.compile of the official form')
     args = parser.parse_args()
     if args.device == 'cpu':
-        fix_allocator_and_path()
+        fix_allocator()
     import torch
     cuda = args.device == 'cuda'
     dtypes = args.dtypes or (['float32', 'bfloat16', 'float16'] if cuda

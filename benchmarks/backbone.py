@@ -12,30 +12,36 @@ input's, which the caller holds anyway), and the
 median fwd+bwd time of interleaved repetitions. Ratios are to ResNet-50 in
 the same run.
 
-Usage: ``python benchmarks/backbone.py [--shape 2x3x320x480] [--reps 5]``
+Usage: ``python -m benchmarks.backbone [--shape 2x3x320x480] [--reps 5]``
 """
 import argparse
 import statistics
 import sys
 import time
 
-from _common import fix_allocator_and_path
+from ._common import fix_allocator
 
 
 def official_eager_aglu_cls():
-    """An AGLU module computing the official eager formula (for reference)."""
-    import torch
-    import torch.nn.functional as F
+    """Register ``OfficialEagerAGLU``: AGLU's parameters computing the
+    official eager formula (not an APA/AGLU module, so a block runs it
+    unfused, as the official model does)."""
     from mmengine.registry import MODELS
+    from torch import nn
 
     from apa_mmdet.models.layers import AGLU
+    from tests.helpers.official import official_aglu
 
-    class OfficialEagerAGLU(AGLU):
+    class OfficialEagerAGLU(nn.Module):
+
+        def __init__(self, **kwargs):
+            super().__init__()
+            initialised = AGLU(**kwargs)
+            self.lambda_param = initialised.lambda_param
+            self.kappa_param = initialised.kappa_param
 
         def forward(self, x):
-            lam = self.lambda_param.clamp(min=1e-4)
-            return x * torch.exp((1 / lam) * F.softplus(
-                self.kappa_param * x - torch.log(lam), beta=-1))
+            return official_aglu(x, self.lambda_param, self.kappa_param)
 
     MODELS.register_module('OfficialEagerAGLU', module=OfficialEagerAGLU)
 
@@ -66,7 +72,7 @@ def held_bytes(model, x, autocast):
     anyway; a checkpointed region saves it)."""
     import torch
 
-    from apa_mmdet.testing import saved_storage_bytes
+    from tests.helpers.saved_memory import saved_storage_bytes
     with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
         return saved_storage_bytes(lambda: model(x), exclude=(x, ))[1]
 
@@ -83,7 +89,7 @@ def main():
     parser.add_argument('--shape', default='2x3x320x480')
     parser.add_argument('--reps', type=int, default=5)
     args = parser.parse_args()
-    fix_allocator_and_path()
+    fix_allocator()
     import torch
     from mmdet.registry import MODELS
 

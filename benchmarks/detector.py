@@ -13,7 +13,7 @@ step (peak RSS growth over the steps, beyond the built model and batch).
 Processes are interleaved over rounds; ratios are to the SE-ResNet-50 with
 ReLU from the same run.
 
-Usage: ``python benchmarks/detector.py [--size 384] [--batch 2]
+Usage: ``python -m benchmarks.detector [--size 384] [--batch 2]
 [--steps 2] [--rounds 2] [--bf16]``
 """
 import argparse
@@ -26,10 +26,12 @@ import sys
 import tempfile
 import time
 
-from _common import ROOT, fix_allocator_and_path
+from ._common import ROOT, fix_allocator, worker_command
 
 RECIPE = 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
 RELU_SE = 'configs/lvis/mask-rcnn_se-r50_fpn_sample1e-3_ms-2x_lvis-v1.py'
+# mmcv's CPU nms/roi_align have no bfloat16 kernels (same modules in fp32)
+FP32_ROI_OPS = 'configs/_base_/models/fp32-roi-ops.py'
 MODELS = ('R50 (ReLU)', 'SE-R50 (ReLU)', 'SE-R50-APA', 'SE-R50-APA frozen stem')
 NUM_CLASSES = 1203
 
@@ -50,6 +52,7 @@ def build(name: str, ann_file: str):
     apa = name.startswith('SE-R50-APA')
     cfg = Config.fromfile(os.path.join(ROOT, RECIPE if apa else RELU_SE))
     model = cfg.model
+    model.merge(Config.fromfile(os.path.join(ROOT, FP32_ROI_OPS)).fp32_roi_ops)
     model.roi_head.mask_head.upsample_cfg = dict(type='deconv',
                                                  scale_factor=2)
     model.roi_head.bbox_head.loss_cls.ann_file = ann_file
@@ -122,7 +125,7 @@ def main():
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--ann-file', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    fix_allocator_and_path()
+    fix_allocator()
     if args.worker:
         return worker(args)
     times = {name: [] for name in MODELS}
@@ -132,12 +135,13 @@ def main():
         write_frequencies(ann_file)
         for _ in range(args.rounds):
             for name in MODELS:
-                command = [sys.executable, __file__, '--worker', name,
-                           '--ann-file', ann_file, '--size', str(args.size),
-                           '--batch', str(args.batch), '--steps',
-                           str(args.steps)] + (['--bf16'] if args.bf16 else [])
+                command = worker_command(
+                    __spec__.name, '--worker', name, '--ann-file', ann_file,
+                    '--size', str(args.size), '--batch', str(args.batch),
+                    '--steps', str(args.steps),
+                    *(['--bf16'] if args.bf16 else []))
                 out = subprocess.run(command, check=True, capture_output=True,
-                                     text=True).stdout
+                                     text=True, cwd=ROOT).stdout
                 result = json.loads(out.strip().splitlines()[-1])
                 times[name] += result['times']
                 peaks[name].append(result['peak'])

@@ -15,19 +15,20 @@ is its own; runs alternate between backends and the medians are compared.
 Prints a table, the speed-ups and every metric of both side by side with the
 largest difference.
 
-Usage: ``python benchmarks/eval_lvis.py [--images 500] [--dets 100]
+Usage: ``python -m benchmarks.eval_lvis [--images 500] [--dets 100]
 [--labels any|evaluated]
 [--repeats 3]``
 """
 import argparse
 import json
-import os.path as osp
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from ._common import ROOT, worker_command
 
 BACKENDS = ('LVISMetric', 'FastLVISMetric')
 IOU_TYPES = ('bbox', 'segm')
@@ -48,7 +49,7 @@ def detections(ann_file: str, dets_per_image: int, labels: str, seed: int):
     import numpy as np
     import torch
 
-    from apa_mmdet.testing import ground_truth_predictions
+    from tests.helpers.predictions import ground_truth_predictions
     with open(ann_file) as f:
         dataset = json.load(f)
     pools = evaluated_labels(dataset) if labels == 'evaluated' else {}
@@ -118,7 +119,7 @@ def main():
                    args.iou_type)) +
                          '\n')
         return
-    from apa_mmdet.datasets import generate_lvis
+    from apa_mmdet.datasets.synthetic import generate_lvis
     with tempfile.TemporaryDirectory() as root:
         ann_file = generate_lvis(
             root, num_classes=args.classes, num_train=args.classes,
@@ -128,11 +129,12 @@ def main():
             for _ in range(args.repeats):
                 for backend in BACKENDS:  # interleaved: A B A B ...
                     out = subprocess.run(
-                        [sys.executable, __file__, '--worker', backend,
-                         '--ann-file', ann_file, '--dets', str(args.dets),
-                         '--labels', args.labels,
-                         '--iou-type', iou_type],
-                        check=True, capture_output=True, text=True).stdout
+                        worker_command(__spec__.name, '--worker', backend,
+                                       '--ann-file', ann_file, '--dets',
+                                       str(args.dets), '--labels',
+                                       args.labels, '--iou-type', iou_type),
+                        check=True, capture_output=True, text=True,
+                        cwd=ROOT).stdout
                     runs[backend].append(
                         json.loads(out.strip().splitlines()[-1]))
             report(args, iou_type, runs)
@@ -174,5 +176,4 @@ def report(args, iou_type, runs):
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
     main()

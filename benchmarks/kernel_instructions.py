@@ -15,13 +15,12 @@ at on such a machine (``../shared/docs/performance.md``): above 1, the
 kernel is bound by memory as a copy is. This is a model, not a
 measurement; ``activation.py --device cuda`` measures on a GPU.
 
-Usage: ``python benchmarks/kernel_instructions.py`` (with Triton
+Usage: ``python -m benchmarks.kernel_instructions`` (with Triton
 installed; ``TRITON_INTERPRET`` is ignored).
 """
 import os
 import sys
 
-from _common import ROOT
 
 SMS, SCHEDULERS, CLOCK_HZ, MUFU_PER_SM_CLOCK = 132, 4, 1.98e9, 16
 HBM_BYTES_PER_S, COPY_BYTES_PER_S = 4.8e12, 4.3e12
@@ -43,9 +42,8 @@ def issue_bound_bytes_per_s(per_element: dict, direction: str,
 
 def main():
     os.environ.pop('TRITON_INTERPRET', None)
-    sys.path.insert(0, ROOT)
-    from apa_mmdet.models.layers.apa_triton_kernel import BLOCK
-    from apa_mmdet.testing.triton_aot import compile_kernel, machine_code
+    from apa_mmdet.ops.triton_kernel import BLOCK
+    from tests.helpers.triton_aot import compile_kernel, machine_code
     per_thread = BLOCK // THREADS
     sys.stdout.write(
         f'sm_90, {BLOCK} elements per program ({per_thread} per thread); '
@@ -55,10 +53,10 @@ def main():
         f'{"issue-bound TB/s":>18}{"x memory":>10}{"x copy":>8}\n')
     for direction in ('forward', 'backward'):
         for dtype in ('fp32', 'bf16', 'fp16'):
-            for gated, name in ((True, 'AGLU'), (False, 'APA')):
+            for act, name in (('aglu', 'AGLU'), ('apa', 'APA')):
                 for scalar in (True, False):
                     code = machine_code(compile_kernel(
-                        direction, 90, dtype, gated, 1, BLOCK,
+                        direction, 90, dtype, act, 1, BLOCK,
                         scalar=scalar))
                     per_element = {k: code[k] / per_thread
                                    for k in ('instructions', 'mufu')}

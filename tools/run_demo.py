@@ -59,8 +59,7 @@ def main():
                                'lvis_v1_val.json')):
         sys.stdout.write(f'generating the synthetic LVIS v1 set in '
                          f'{DATA_ROOT}\n')
-        sys.path.insert(0, ROOT)
-        from apa_mmdet.datasets import generate_lvis
+        from apa_mmdet.datasets.synthetic import generate_lvis
         generate_lvis(osp.join(ROOT, DATA_ROOT))
     train_log = osp.join(work_dir, 'train.log')
     test_log = osp.join(work_dir, 'test.log')

@@ -13,6 +13,11 @@ datasets read them:
   middle 40 % (c) and the most frequent 30 % (f).
 * ``generate_coco``: COCO (``CocoDataset``), boxes and polygons.
 * ``generate_v3det``: V3Det (``V3DetDataset``), boxes only.
+
+Not part of the package's API (``apa_mmdet.datasets.__all__``): it makes the
+data of the demo (``tools/run_demo.py``), the tests and the benchmarks, and
+a user imports it from here to try a config, an install or a head swap end
+to end without downloading LVIS, COCO or V3Det.
 """
 import json
 import os.path as osp
@@ -145,6 +150,13 @@ def _make_split(rng, root: Path, image_dir: str, num_images: int,
     return dict(images=images, annotations=annotations)
 
 
+def class_names(num_classes: int = _DEFAULTS['num_classes']) -> tuple:
+    """Category names of a generated set with ``num_classes`` classes, in
+    id order (``metainfo=dict(classes=...)`` of its configs)."""
+    return tuple(f'{SHAPES[i % len(SHAPES)]}_{i:02d}'
+                 for i in range(num_classes))
+
+
 def _frequency_groups(image_count: List[int]) -> List[str]:
     """'r' for the rarest 30 % of classes, 'f' for the top 30 %, else 'c'."""
     num_classes = len(image_count)
@@ -180,8 +192,7 @@ def _synthesize(root: str, image_dirs: Tuple[str, str], num_classes: int,
         splits.append(
             _make_split(rng, out, image_dir, count, probs / probs.sum(),
                         image_size, first_id, image_dir == image_dirs[1]))
-    names = [f'{SHAPES[i % len(SHAPES)]}_{i:02d}' for i in range(num_classes)]
-    return splits[0], splits[1], names
+    return splits[0], splits[1], class_names(num_classes)
 
 
 def _write(root: str, name: str, payload: dict) -> str:

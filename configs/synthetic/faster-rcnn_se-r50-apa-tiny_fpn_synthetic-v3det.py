@@ -1,32 +1,14 @@
 # CPU-sized APA Faster R-CNN with the V3Det recipe's heads on the generated
-# V3Det-format (box-only) set (apa_mmdet.datasets.generate_v3det).
-_base_ = '../v3det/faster-rcnn_se-r50-apa_fpn_8xb4-sample1e-3-ms-2x_v3det.py'
+# V3Det-format (box-only) set (apa_mmdet.datasets.synthetic.generate_v3det).
+_base_ = [
+    '../v3det/faster-rcnn_se-r50-apa_fpn_8xb4_sample1e-3_ms-2x_v3det.py',
+    '../_base_/models/se-r50-apa-tiny_fpn.py',
+    '../_base_/models/fp32-roi-ops.py'
+]
 
 data_root = 'data/synthetic_v3det/'
-num_classes = 12
-width = 64  # FPN and head channels
-model = dict(
-    backbone=dict(
-        base_channels=16,
-        stem_channels=16,
-        frozen_stages=-1,
-        norm_eval=False,
-        init_cfg=None),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=width),
-    rpn_head=dict(in_channels=width, feat_channels=width),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=width),
-        bbox_head=dict(
-            in_channels=width,
-            fc_out_channels=256,
-            num_classes=num_classes,
-            loss_cls=dict(num_classes=num_classes))),
-    train_cfg=dict(
-        rpn_proposal=dict(nms_pre=600, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
-    test_cfg=dict(
-        rpn=dict(nms_pre=300, max_per_img=100),
-        rcnn=dict(max_per_img=50)))
+model = _base_.tiny_model.copy()  # noqa: F821
+model.merge(_base_.fp32_roi_ops)  # noqa: F821
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -1,5 +1,5 @@
 # The CPU-sized APA Mask R-CNN of mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis
-# on the generated COCO-format set (apa_mmdet.datasets.generate_coco), with
+# on the generated COCO-format set (apa_mmdet.datasets.synthetic.generate_coco), with
 # class frequencies counted from its annotations and COCO evaluation.
 _base_ = './mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 

@@ -1,60 +1,49 @@
 # CPU-sized version of the official recipe on the generated LVIS-format set
-# (python -c "from apa_mmdet.datasets import generate_lvis;
+# (python -c "from apa_mmdet.datasets.synthetic import generate_lvis;
 #  generate_lvis('data/synthetic_lvis')"): the same APA SE-ResNet-50 layout,
 # Gumbel classifier with rare-negative dropping and learnable-temperature
 # mask predictor, at a quarter of the width, 128-px images, deconv instead
-# of CARAFE (no CPU kernel), trained from scratch for a few minutes.
-_base_ = '../lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+# of CARAFE (no CPU kernel), float32 RoI ops under bfloat16 autocast,
+# trained from scratch for a few minutes.
+_base_ = [
+    '../lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py',
+    '../_base_/models/se-r50-apa-tiny_fpn.py',
+    '../_base_/models/fp32-roi-ops.py'
+]
+from apa_mmdet.datasets.synthetic import class_names  # noqa: E402
 
 data_root = 'data/synthetic_lvis/'
 num_classes = 12
-classes = ('rectangle_00', 'ellipse_01', 'triangle_02', 'diamond_03',
-           'rectangle_04', 'ellipse_05', 'triangle_06', 'diamond_07',
-           'rectangle_08', 'ellipse_09', 'triangle_10', 'diamond_11')
-width = 64  # FPN and head channels
+classes = class_names(num_classes)
 
-model = dict(
-    backbone=dict(
-        base_channels=16,
-        stem_channels=16,
-        frozen_stages=-1,
-        norm_eval=False,
-        init_cfg=None),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=width),
-    rpn_head=dict(in_channels=width, feat_channels=width),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=width),
-        bbox_head=dict(
-            in_channels=width,
-            fc_out_channels=256,
-            num_classes=num_classes,
-            loss_cls=dict(
+model = _base_.tiny_model.copy()  # noqa: F821
+model.merge(_base_.fp32_roi_ops)  # noqa: F821
+model.merge(
+    dict(
+        roi_head=dict(
+            bbox_head=dict(
+                loss_cls=dict(
+                    ann_file=data_root + 'annotations/lvis_v1_train.json',
+                    # 12 classes in 160 images: tail = seen in < 10 % of them
+                    tail_thr=0.1),
+                # from scratch: mmdet's init for the box branch beside the
+                # official fc_cls init (the full recipe starts from ImageNet)
+                init_cfg=[
+                    dict(type='Constant', val=0.001, bias=-2,
+                         override=dict(name='fc_cls')),
+                    dict(type='Normal', std=0.001,
+                         override=dict(name='fc_reg')),
+                    dict(type='Xavier', distribution='uniform',
+                         override=dict(name='shared_fcs'))
+                ]),
+            mask_roi_extractor=dict(out_channels=_base_.width),  # noqa: F821
+            mask_head=dict(
+                num_convs=2,
+                in_channels=_base_.width,  # noqa: F821
+                conv_out_channels=_base_.width,  # noqa: F821
                 num_classes=num_classes,
-                ann_file=data_root + 'annotations/lvis_v1_train.json',
-                # 12 classes in 160 images: tail = seen in < 10 % of them
-                tail_thr=0.1),
-            # from scratch: mmdet's init for the box branch beside the
-            # official fc_cls init (the full recipe starts from ImageNet)
-            init_cfg=[
-                dict(type='Constant', val=0.001, bias=-2,
-                     override=dict(name='fc_cls')),
-                dict(type='Normal', std=0.001, override=dict(name='fc_reg')),
-                dict(type='Xavier', distribution='uniform',
-                     override=dict(name='shared_fcs'))
-            ]),
-        mask_roi_extractor=dict(out_channels=width),
-        mask_head=dict(
-            num_convs=2,
-            in_channels=width,
-            conv_out_channels=width,
-            num_classes=num_classes,
-            upsample_cfg=dict(_delete_=True, type='deconv', scale_factor=2))),
-    train_cfg=dict(
-        rpn_proposal=dict(nms_pre=600, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
-    test_cfg=dict(
-        rpn=dict(nms_pre=300, max_per_img=100),
-        rcnn=dict(max_per_img=50)))
+                upsample_cfg=dict(
+                    _delete_=True, type='deconv', scale_factor=2)))))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

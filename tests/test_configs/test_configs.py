@@ -3,10 +3,14 @@
 from pathlib import Path
 
 import pytest
+import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config, ConfigDict
 from mmengine.model import convert_sync_batchnorm
+
+from apa_mmdet.datasets.synthetic import class_names
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(
@@ -39,6 +43,50 @@ def test_the_tree_has_the_promised_configs():
         'lvis', 'coco', 'v3det', 'synthetic'}
     for folder in ('lvis', 'coco', 'v3det', 'synthetic'):
         assert (ROOT / 'configs' / folder / 'README.md').is_file()
+
+
+def model_types(model_cfg):
+    """Every ``type`` in a model config."""
+    if isinstance(model_cfg, dict):
+        found = [model_cfg['type']] if 'type' in model_cfg else []
+        return found + [t for v in model_cfg.values() for t in model_types(v)]
+    if isinstance(model_cfg, (list, tuple)):
+        return [t for v in model_cfg for t in model_types(v)]
+    return []
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_names_follow_mmdets_scheme(path):
+    """{algorithm}_{backbone}_{neck}[_{setting}...]_{dataset}: parts joined
+    by '_', words by '-'; the LVIS and V3Det recipes spell their training
+    settings as separate parts (sample1e-3_ms-2x)."""
+    parts = Path(path).stem.split('_')
+    assert len(parts) >= 4 and all(parts), path
+    assert parts[0] in ('mask-rcnn', 'faster-rcnn', 'cascade-rcnn'), path
+    assert parts[2] == 'fpn', path
+    if path.startswith(('configs/lvis/', 'configs/v3det/')):
+        assert parts[-3:-1] == ['sample1e-3', 'ms-2x'], path
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_fp32_heads_only_in_the_cpu_configs(path):
+    """The real recipes name mmdet's own heads; the float32 RoI ops for CPU
+    bfloat16 are the synthetic configs' opt-in fragment."""
+    types = model_types(Config.fromfile(ROOT / path).model.to_dict())
+    fp32 = {t for t in types if t.startswith('FP32')}
+    if path.startswith('configs/synthetic/'):
+        assert {'FP32RPNHead', 'FP32SingleRoIExtractor'} <= fp32, path
+    else:
+        assert not fp32, path
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if 'synthetic' in p])
+def test_synthetic_class_names_come_from_the_generator(path):
+    cfg = Config.fromfile(ROOT / path)
+    dataset = cfg.val_dataloader.dataset
+    if 'metainfo' in dataset:
+        assert tuple(dataset.metainfo.classes) == class_names(12)
+    assert cfg.model.roi_head.bbox_head.num_classes == 12
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -82,3 +130,31 @@ def test_syncbn_variants_build(path):
     assert not [m for m in model.modules()
                 if isinstance(m, nn.BatchNorm2d)]
     assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
+
+
+def test_bfloat16_autocast_training_step_of_the_v3det_faster_rcnn():
+    """The CPU-sized V3Det Faster R-CNN trains under bfloat16 autocast:
+    autocast reaches the neck and every parameter gets a finite gradient."""
+    cfg = Config.fromfile(
+        ROOT / 'configs/synthetic/faster-rcnn_se-r50-apa-tiny_fpn_synthetic-'
+        'v3det.py')
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(cfg.model))
+    model.init_weights()
+    model.train()
+    neck_dtypes = []
+    model.neck.register_forward_hook(
+        lambda module, args, outs: neck_dtypes.extend(o.dtype for o in outs))
+    packed = demo_mm_inputs(2, [[3, 96, 96], [3, 80, 112]], num_items=[3, 2],
+                            num_classes=12)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    assert set(neck_dtypes) == {torch.bfloat16}
+    values = [v for name, value in losses.items() if 'loss' in name
+              for v in (value if isinstance(value, list) else [value])]
+    total = sum(v.sum() for v in values)
+    assert torch.isfinite(total)
+    total.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from apa_mmdet.datasets import class_frequency, generate_lvis
+from apa_mmdet.datasets import class_frequency
+from apa_mmdet.datasets.synthetic import generate_lvis
 from apa_mmdet.datasets.class_frequency import load_class_frequency
 
 

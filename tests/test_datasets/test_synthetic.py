@@ -8,7 +8,8 @@ import pytest
 from lvis import LVIS
 from mmdet.registry import DATASETS
 
-from apa_mmdet.datasets import generate_coco, generate_lvis, generate_v3det
+from apa_mmdet.datasets.synthetic import (generate_coco, generate_lvis,
+                                          generate_v3det)
 
 
 def digest(root):

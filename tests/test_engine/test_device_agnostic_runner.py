@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from apa_mmdet.datasets import generate_lvis
+from apa_mmdet.datasets.synthetic import generate_lvis
 from apa_mmdet.engine.runner import init_cpu_process_group
 from apa_mmdet.engine.runner.device_agnostic_runner import \
     _export_slurm_environment
-from apa_mmdet.testing import CONFIG_ROOT
+from tests.helpers.configs import CONFIG_ROOT
 
 ROOT = CONFIG_ROOT.parent
 TINY = CONFIG_ROOT / 'synthetic' / 'mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'

@@ -6,9 +6,9 @@ import torch
 from mmdet.evaluation import LVISMetric
 from mmdet.registry import METRICS
 
-from apa_mmdet.datasets import generate_lvis
+from apa_mmdet.datasets.synthetic import generate_lvis
 from apa_mmdet.evaluation import FastLVISMetric
-from apa_mmdet.testing import ground_truth_predictions
+from tests.helpers.predictions import ground_truth_predictions
 
 
 @pytest.fixture(scope='module')

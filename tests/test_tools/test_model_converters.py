@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from apa_mmdet.testing.official_se_resnet import (official_forward,
+from tests.helpers.official_se_resnet import (official_forward,
                                                   official_state_dict)
 from apa_mmdet.utils import safe_load
 
@@ -167,7 +167,7 @@ def test_crafted_checkpoint_is_refused(tmp_path, capsys):
 
 
 def config_model(strip_backbone_init=True):
-    from apa_mmdet.testing import get_config
+    from tests.helpers.configs import get_config
     cfg = get_config(
         'lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py')
     if strip_backbone_init:

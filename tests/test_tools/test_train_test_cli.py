@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from apa_mmdet.datasets import generate_lvis
-from apa_mmdet.testing import CONFIG_ROOT
+from apa_mmdet.datasets.synthetic import generate_lvis
+from tests.helpers.configs import CONFIG_ROOT
 from apa_mmdet.utils import safe_load
 
 ROOT = CONFIG_ROOT.parent

@@ -18,10 +18,9 @@ import sys
 
 import torch
 
+from apa_mmdet.converters import (OFFICIAL_SAFE_GLOBALS, ConversionError,
+                                  convert_official)
 from apa_mmdet.utils import UnsafeCheckpointError, safe_load
-from apa_mmdet.utils.official_checkpoint import (OFFICIAL_SAFE_GLOBALS,
-                                                 ConversionError,
-                                                 convert_official)
 from apa_mmdet.version import __version__
 
 

@@ -9,8 +9,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
 from torch import Tensor
 
-from ..layers import (AGLU, APA, APASELayer, build_site_activation,
-                      scale_add_apa)
+from ..layers import AdaptiveActivation, APASELayer, build_site_activation
 
 RELU = dict(type='ReLU', inplace=True)
 
@@ -65,14 +64,12 @@ class _APASEBlockMixin:
         if self.with_cp and x.requires_grad:
             return self.unirect3(
                 cp.checkpoint(self._se_residual, x, use_reentrant=False))
-        if self.se is None or type(self.unirect3) not in (APA, AGLU):
+        if self.se is None or not isinstance(self.unirect3,
+                                             AdaptiveActivation):
             return self.unirect3(self._se_residual(x))
         # act(se(out) + identity) without keeping the sum for backward
         out, identity = self._trunk(x)
-        return scale_add_apa(out, self.se.gate(out), identity,
-                             self.unirect3.lambda_param,
-                             self.unirect3.kappa_param,
-                             gated=isinstance(self.unirect3, AGLU))
+        return self.unirect3.scale_add(out, self.se.gate(out), identity)
 
 
 class APASEBottleneck(_APASEBlockMixin, Bottleneck):

@@ -4,25 +4,26 @@
 Registered in mmengine's root ``MODELS`` (like mmcv's ``ReLU``/``SiLU``), so
 ``dict(type='APA')`` and ``dict(type='AGLU', num_parameters=C)`` build through
 mmdet's ``MODELS``, mmcv's ``build_activation_layer`` and ``ConvModule``, with
-or without a default scope.
+or without a default scope. The maths is in :mod:`apa_mmdet.ops`.
 """
 import math
 import numbers
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
-from mmcv.cnn import build_activation_layer
+from mmcv.cnn import HSigmoid, HSwish, Swish, build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from .apa_function import aglu, apa, load_kernels
+from ...ops import aglu, apa, log_apa, scale_add_apa
 
 InitValue = Union[float, Tuple[float, float]]
-_ACTIVATION_MODULES = frozenset({
-    'torch.nn.modules.activation', 'mmcv.cnn.bricks.activation',
-    'mmcv.cnn.bricks.hsigmoid', 'mmcv.cnn.bricks.hswish',
-    'mmcv.cnn.bricks.swish', __name__
-})
+# modules whose registered classes are activations: torch's, mmcv's (where
+# build_activation_layer registers its own, and one file per extra one) and
+# this one
+_ACTIVATION_MODULES = frozenset(
+    obj.__module__
+    for obj in (nn.ReLU, build_activation_layer, HSigmoid, HSwish, Swish))
 
 
 def _validate_init(name: str, value: InitValue, positive: bool) -> tuple:
@@ -46,8 +47,14 @@ def _validate_init(name: str, value: InitValue, positive: bool) -> tuple:
     return low, high
 
 
-class _AdaptiveActivation(nn.Module):
-    """Owns λ (``lambda_param``) and κ (``kappa_param``): scalar or per channel.
+class AdaptiveActivation(nn.Module):
+    """Base of :class:`APA` and :class:`AGLU`: owns λ (``lambda_param``) and
+    κ (``kappa_param``), scalar or per channel, and applies ``act`` (their
+    function in :mod:`apa_mmdet.ops`, 'apa' or 'aglu').
+
+    Every use goes through the module's call, so forward hooks see it: the
+    plain activation, the fused end of an SE bottleneck
+    (:meth:`scale_add`) and APA's log-probability (:meth:`APA.log_prob`).
 
     Args:
         num_parameters (int): 1 for scalar λ, κ (official), or the channel
@@ -59,6 +66,8 @@ class _AdaptiveActivation(nn.Module):
         inplace (bool): Accepted for ``ConvModule``/``SELayer`` compatibility
             and ignored: the layer is never in-place. Defaults to False.
     """
+
+    act = ''  # 'apa' or 'aglu' in the subclasses
 
     def __init__(self, num_parameters: int, lambda_init: InitValue,
                  kappa_init: InitValue, inplace: bool) -> None:
@@ -74,13 +83,32 @@ class _AdaptiveActivation(nn.Module):
         self.lambda_param = nn.Parameter(torch.empty(self.num_parameters))
         self.kappa_param = nn.Parameter(torch.empty(self.num_parameters))
         self.reset_parameters()
-        load_kernels()
 
     def reset_parameters(self) -> None:
         """Draw λ and κ from their configured initial ranges."""
         with torch.no_grad():
             self.lambda_param.uniform_(*self.lambda_init)
             self.kappa_param.uniform_(*self.kappa_init)
+
+    def forward(self,
+                x: Tensor,
+                gate: Optional[Tensor] = None,
+                identity: Optional[Tensor] = None) -> Tensor:
+        """act(x), or act(x·gate + identity) without keeping the sum for
+        backward when ``gate`` (N, C) and ``identity`` (N, C, H, W) are
+        given (see :meth:`scale_add`)."""
+        if gate is None and identity is None:
+            function = aglu if self.act == 'aglu' else apa
+            return function(x, self.lambda_param, self.kappa_param)
+        return scale_add_apa(x, gate, identity, self.lambda_param,
+                             self.kappa_param, self.act)
+
+    def scale_add(self, x: Tensor, gate: Tensor, identity: Tensor) -> Tensor:
+        """act(x·gate + identity), the end of an SE bottleneck: x (N, C, H,
+        W) scaled by the SE gate (N, C), plus the residual (N, C, H, W).
+        Keeps x, gate and identity for backward (held by the block anyway)
+        instead of the sum; goes through the module call, so hooks fire."""
+        return self(x, gate, identity)
 
     def extra_repr(self) -> str:
         return (f'num_parameters={self.num_parameters}, '
@@ -89,7 +117,7 @@ class _AdaptiveActivation(nn.Module):
 
 
 @MODELS.register_module()
-class APA(_AdaptiveActivation):
+class APA(AdaptiveActivation):
     """Adaptive Parametric Activation, APA(z) = (λ·exp(−κz) + 1)^(−1/λ).
 
     A learnable gate in [0, 1]: λ = κ = 1 is the sigmoid, λ → 0 the Gumbel
@@ -102,11 +130,13 @@ class APA(_AdaptiveActivation):
         output has the input's shape and dtype.
 
     Args:
-        num_parameters (int): See ``_AdaptiveActivation``. Defaults to 1.
+        num_parameters (int): See :class:`AdaptiveActivation`. Defaults to 1.
         lambda_init (float | tuple[float, float]): Defaults to (0., 1.).
         kappa_init (float | tuple[float, float]): Defaults to (-1., 0.).
         inplace (bool): Ignored. Defaults to False.
     """
+
+    act = 'apa'
 
     def __init__(self,
                  num_parameters: int = 1,
@@ -115,12 +145,26 @@ class APA(_AdaptiveActivation):
                  inplace: bool = False) -> None:
         super().__init__(num_parameters, lambda_init, kappa_init, inplace)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return apa(x, self.lambda_param, self.kappa_param)
+    def forward(self,
+                x: Tensor,
+                gate: Optional[Tensor] = None,
+                identity: Optional[Tensor] = None,
+                log: bool = False) -> Tensor:
+        """APA(x); APA(x·gate + identity) with ``gate`` and ``identity``;
+        log APA(x) if ``log`` (see :meth:`log_prob`)."""
+        if log:
+            return log_apa(x, self.lambda_param, self.kappa_param)
+        return super().forward(x, gate, identity)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log APA(z) = logsigmoid(κz − ln λ)/λ <= 0, finite for any z (for
+        losses on class logits, e.g. :class:`APADropLoss`); through the
+        module call, so hooks fire."""
+        return self(z, log=True)
 
 
 @MODELS.register_module()
-class AGLU(_AdaptiveActivation):
+class AGLU(AdaptiveActivation):
     """Adaptive Generalised Linear Unit, AGLU(z) = z·APA(z; λ, κ).
 
     Replaces ReLU inside networks: λ = κ = 1 is SiLU, κ → ∞ approaches ReLU.
@@ -133,11 +177,13 @@ class AGLU(_AdaptiveActivation):
         output has the input's shape and dtype.
 
     Args:
-        num_parameters (int): See ``_AdaptiveActivation``. Defaults to 1.
+        num_parameters (int): See :class:`AdaptiveActivation`. Defaults to 1.
         lambda_init (float | tuple[float, float]): Defaults to (0., 1.).
         kappa_init (float | tuple[float, float]): Defaults to (1., 1.3).
         inplace (bool): Ignored. Defaults to False.
     """
+
+    act = 'aglu'
 
     def __init__(self,
                  num_parameters: int = 1,
@@ -146,16 +192,14 @@ class AGLU(_AdaptiveActivation):
                  inplace: bool = False) -> None:
         super().__init__(num_parameters, lambda_init, kappa_init, inplace)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return aglu(x, self.lambda_param, self.kappa_param)
-
 
 def known_activations() -> list:
     """Names of the activation layers in mmengine's root ``MODELS``: torch's
     (registered by mmcv), mmcv's own and APA/AGLU."""
     return sorted(
         name for name, cls in MODELS.module_dict.items()
-        if getattr(cls, '__module__', None) in _ACTIVATION_MODULES)
+        if getattr(cls, '__module__', None) in _ACTIVATION_MODULES
+        or (isinstance(cls, type) and issubclass(cls, AdaptiveActivation)))
 
 
 def build_site_activation(cfg: dict, channels: int) -> nn.Module:

@@ -1,16 +1,17 @@
 # Copyright (c) apa_mmdet contributors.
-"""Gumbel Optimised Loss with rare-negative dropping, generalised to APA."""
+"""The Gumbel Optimised Loss (GOL) with rare-negative dropping, generalised
+to the APA family (Gumbel, sigmoid, learnable APA)."""
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmdet.models.losses import accuracy
+from mmdet.models.losses import accuracy, weight_reduce_loss
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from ...datasets.class_frequency import load_class_frequency
-from ..layers import APA, apa, log_apa
+from ..layers import APA
 
 ACTIVATIONS = ('Gumbel', 'Sigmoid', 'APA')
 # keep log(1 − p) finite: p is never taken closer to 1 than 1 − 1e-30
@@ -21,8 +22,9 @@ _GUMBEL_LOGIT_MIN = -80.
 
 @MODELS.register_module()
 class APADropLoss(nn.Module):
-    """Binary cross-entropy on an APA-family probability, dropping rare
-    negatives: the official APA classification loss, made general.
+    """The Gumbel Optimised Loss (GOL), dropping rare negatives: binary
+    cross-entropy on an APA-family probability, the official APA
+    classification loss made general.
 
     The head's ``fc_cls`` gives C logits z (no background logit). Each class
     probability is p = act(z) with act the Gumbel CDF exp(−exp(−z)) (the
@@ -59,8 +61,8 @@ class APADropLoss(nn.Module):
         logit_clamp (float, optional): Clamp logits to ±this before the
             loss (outside it the loss is constant, as officially). None
             disables it. Defaults to 10.
-        reduction (str): 'mean', 'sum' or 'none' (per-RoI sums).
-            Defaults to 'mean'.
+        reduction (str): 'mean', 'sum' or 'none' (per-RoI sums), reduced
+            with mmdet's ``weight_reduce_loss``. Defaults to 'mean'.
         loss_weight (float): Defaults to 1.0.
     """
 
@@ -134,7 +136,7 @@ class APADropLoss(nn.Module):
         elif self.act_type == 'Sigmoid':
             scores = torch.sigmoid(z)
         else:
-            scores = apa(z, self.act.lambda_param, self.act.kappa_param)
+            scores = self.act(z)
         return F.pad(scores, (0, 1)).to(cls_score.dtype)
 
     def get_accuracy(self, cls_score: Tensor,
@@ -152,31 +154,33 @@ class APADropLoss(nn.Module):
         if self.act_type == 'Gumbel':
             log_p = -torch.exp(-z.clamp(min=_GUMBEL_LOGIT_MIN))
         else:
-            log_p = log_apa(z, self.act.lambda_param, self.act.kappa_param)
+            log_p = self.act.log_prob(z)
         log_1mp = torch.log(-torch.expm1(log_p.clamp(max=_LOG_P_MAX)))
         return log_p, log_1mp
 
-    def _keep_weights(self, labels: Tensor) -> Tensor:
-        """(N, C) 0/1 weights: 0 for dropped tail negatives."""
+    def _keep_mask(self, labels: Tensor) -> Tensor:
+        """(N, C) bool, False where a tail class's negative term is dropped:
+        on foreground RoIs always, on background RoIs unless a draw with the
+        batch's tail share of foreground RoIs keeps it (with no foreground
+        RoI, background RoIs keep every term)."""
         if self.tail_classes is None:
             if self.ann_file is None:
                 raise RuntimeError(
                     'APADropLoss needs ann_file (the training annotation '
                     'file) to find the tail classes; set it, or tail_thr=0')
             self._load_tail_classes()
-        num_rois, num_classes = labels.numel(), self.num_classes
         tail = self.tail_classes.to(labels.device)
-        fg = labels < num_classes
-        drop = torch.zeros(num_rois, num_classes, dtype=torch.bool,
-                           device=labels.device)
-        drop[fg] = tail
+        keep = torch.ones(labels.numel(), self.num_classes, dtype=torch.bool,
+                          device=labels.device)
+        fg = labels < self.num_classes
+        keep[fg] = ~tail
         bg = ~fg
         if bg.any() and fg.any():
             tail_share = tail[labels[fg]].float().mean()
-            kept = torch.rand(int(bg.sum()), num_classes,
-                              device=labels.device) <= tail_share
-            drop[bg] = tail & ~kept
-        return (~drop).float()
+            drawn = torch.rand(int(bg.sum()), self.num_classes,
+                               device=labels.device) <= tail_share
+            keep[bg] = ~tail | drawn
+        return keep
 
     def forward(self,
                 cls_score: Tensor,
@@ -191,7 +195,7 @@ class APADropLoss(nn.Module):
             labels (Tensor): (N,) labels; C is background.
             weight (Tensor, optional): (N,) per-RoI weights.
             avg_factor (float, optional): Divisor of the 'mean' reduction;
-                defaults to N.
+                defaults to N. With 'sum' it is an error, as in mmdet.
             reduction_override (str, optional): 'none', 'mean' or 'sum'.
 
         Returns:
@@ -200,6 +204,8 @@ class APADropLoss(nn.Module):
         if cls_score.shape[-1] != self.num_classes:
             raise ValueError(f'cls_score has {cls_score.shape[-1]} classes, '
                              f'expected {self.num_classes}')
+        assert reduction_override in (None, 'none', 'mean', 'sum'), \
+            f'unknown reduction_override {reduction_override!r}'
         reduction = reduction_override or self.reduction
         z = cls_score.float()
         if self.logit_clamp is not None:
@@ -207,14 +213,13 @@ class APADropLoss(nn.Module):
         target = F.one_hot(labels, self.num_classes + 1)[:, :-1].float()
         log_p, log_1mp = self._log_probs(z)
         loss = -(target * log_p + (1 - target) * log_1mp)
-        if self.tail_thr > 0:
-            loss = loss * (1 - (1 - self._keep_weights(labels)) *
-                           (1 - target))
-        loss = loss.sum(dim=1)
-        if weight is not None:
-            loss = loss * weight.float()
-        if reduction == 'sum':
-            loss = loss.sum()
-        elif reduction == 'mean':
-            loss = loss.sum() / (avg_factor or max(labels.numel(), 1))
+        if self.tail_thr > 0:  # positives are never dropped
+            loss = loss * (self._keep_mask(labels) | target.bool())
+        if reduction == 'mean' and avg_factor is None:
+            avg_factor = max(labels.numel(), 1)
+        loss = weight_reduce_loss(
+            loss.sum(dim=1),
+            weight=None if weight is None else weight.float(),
+            reduction=reduction,
+            avg_factor=avg_factor)
         return self.loss_weight * loss

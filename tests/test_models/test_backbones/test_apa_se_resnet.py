@@ -4,14 +4,15 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from apa_mmdet.models.backbones import (APASEBottleneck, APASEResNet,
                                         APASEResNeXt)
-from apa_mmdet.models.layers import AGLU, APA, APASELayer
-from apa_mmdet.testing import saved_storage_bytes
-from apa_mmdet.testing.official_se_resnet import (official_forward,
-                                                  official_state_dict)
+from apa_mmdet.models.layers import AGLU, APA, AdaptiveActivation, APASELayer
+from tests.helpers.official_se_resnet import (official_forward,
+                                              official_state_dict)
+from tests.helpers.saved_memory import saved_storage_bytes
 
 LVIS_CONFIG = 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
 OFFICIAL_SE = dict(
@@ -201,6 +202,35 @@ def test_gradient_reaches_every_lambda_and_kappa():
             assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
+def test_forward_hooks_see_every_activation_call():
+    """Every APA/AGLU site is called through its module, the fused block
+    ends (``unirect3.scale_add``) included: a hook on each counts one call
+    per forward, in training (with backward) and in eval."""
+    model = official_backbone(frozen_stages=1)
+    calls = {}
+    for name, module in model.named_modules():
+        if isinstance(module, AdaptiveActivation):
+            calls[name] = 0
+            module.register_forward_hook(
+                lambda m, args, out, name=name: calls.__setitem__(
+                    name, calls[name] + 1))
+    assert len(calls) == 1 + 16 * 4  # stem, 3 sites + SE gate per block
+    model.train()
+    sum(o.mean() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    # the frozen stem and stage 1 are recomputed in backward as far as
+    # needed (at least the stem activation: one more call)
+    frozen = {n for n in calls if n == 'relu' or n.startswith('layer1.')}
+    trained = {n: c for n, c in calls.items() if n not in frozen}
+    assert set(trained.values()) == {1}
+    assert {calls[n] for n in frozen} <= {1, 2} and calls['relu'] == 2
+    before = dict(calls)
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    assert {n: c - before[n] for n, c in calls.items()} == {
+        n: 1 for n in calls}
+
+
 def test_with_cp_matches_plain_forward():
     """with_cp runs each block unfused; without it the SE-scale, residual
     sum and last AGLU of a block run as one function: same values."""
@@ -258,11 +288,6 @@ def test_mmdet_resnet_options_keep_working(kwargs):
     sum(o.sum() for o in outs).backward()
 
 
-def test_syncbn_builds():
-    model = official_backbone(norm_cfg=dict(type='SyncBN', requires_grad=True))
-    assert isinstance(model.layer1[0].bn1, torch.nn.SyncBatchNorm)
-
-
 def test_pretrained_init_cfg(tmp_path):
     source = official_backbone()
     path = tmp_path / 'backbone.pth'
@@ -304,11 +329,27 @@ def test_plain_se_relu_equals_official_plain_model():
             torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_no_decay_recipe_matches_apa_parameters():
-    cfg = Config.fromfile('configs/_base_/apa_params_no_decay.py')
-    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
-    assert keys == dict(lambda_param=dict(decay_mult=0.),
-                        kappa_param=dict(decay_mult=0.))
+def test_no_decay_fragment_exempts_exactly_lambda_and_kappa():
+    """An optimizer wrapper built from the fragment on the official
+    backbone: every λ, κ gets weight decay 0, every other parameter the
+    optimizer's."""
+    cfg = Config.fromfile('configs/_base_/schedules/apa-params-no-decay.py')
+    cfg.optim_wrapper.update(
+        type='OptimWrapper',
+        optimizer=dict(type='SGD', lr=0.02, momentum=0.9,
+                       weight_decay=1e-4))
+    model = official_backbone(frozen_stages=-1)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay = {names[id(p)]: group['weight_decay']
+             for group in wrapper.optimizer.param_groups
+             for p in group['params']}
+    assert set(decay) == set(names.values())
+    apa_params = {n for n in decay
+                  if n.endswith(('.lambda_param', '.kappa_param'))}
+    assert len(apa_params) == 2 * (1 + 16 * 4)
+    assert {decay[n] for n in apa_params} == {0.}
+    assert {decay[n] for n in decay if n not in apa_params} == {1e-4}
 
 
 def test_se_layer_validates_its_arguments():

@@ -7,8 +7,8 @@ from mmdet.structures import DetDataSample
 from mmdet.testing import demo_mm_inputs
 from mmengine.config import ConfigDict
 
-from apa_mmdet.datasets import generate_lvis
-from apa_mmdet.testing import get_config
+from apa_mmdet.datasets.synthetic import generate_lvis
+from tests.helpers.configs import get_config
 
 TINY = 'synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 HEADS = {
@@ -129,20 +129,3 @@ def test_amp_fp16_training_step_on_cuda(train_ann):
         wrapper.update_params(total)
     for name, param in model.named_parameters():
         assert torch.isfinite(param).all(), name
-
-
-def test_bfloat16_autocast_training_step_of_the_v3det_faster_rcnn():
-    cfg = get_config(
-        'synthetic/faster-rcnn_se-r50-apa-tiny_fpn_synthetic-v3det.py')
-    torch.manual_seed(0)
-    model = MODELS.build(ConfigDict(cfg.model))
-    model.init_weights()
-    model.train()
-    packed = demo_mm_inputs(2, [[3, 96, 96], [3, 80, 112]], num_items=[3, 2],
-                            num_classes=12)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        total = total_loss(model(**model.data_preprocessor(packed, True),
-                                 mode='loss'))
-    total.backward()
-    assert all(torch.isfinite(p.grad).all()
-               for p in model.parameters() if p.grad is not None)

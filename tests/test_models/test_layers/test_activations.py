@@ -8,8 +8,8 @@ from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope
 
-from apa_mmdet.models.layers import (AGLU, APA, aglu, apa,
-                                     build_site_activation)
+from apa_mmdet.models.layers import AGLU, APA, build_site_activation
+from apa_mmdet.ops import aglu, apa, dispatch, log_apa, scale_add_apa
 
 
 @pytest.mark.parametrize('cls,fn', [(APA, apa), (AGLU, aglu)])
@@ -134,16 +134,80 @@ def test_unknown_activation_lists_the_known_ones():
                                 act_cfg=dict(type='AGLUU')))
 
 
+@pytest.fixture
+def counted_cpu_kernel_loads(monkeypatch):
+    """The CPU kernel (built once for real) as if not yet loaded; returns
+    the list its loader appends to."""
+    assert dispatch.cpu_kernel_available()
+    loads = []
+    monkeypatch.setattr(dispatch.CPU_KERNEL, 'loaded', None)
+    monkeypatch.setattr(dispatch.CPU_KERNEL, 'load', lambda: loads.append(1))
+    return loads
+
+
 @pytest.mark.parametrize('cls', [APA, AGLU])
-def test_building_a_layer_loads_the_kernel(monkeypatch, cls):
-    """So that torch.compile, which cannot build it while tracing, finds the
-    fused kernel loaded from the layer's first call on."""
-    from apa_mmdet.models.layers import apa_cpu_kernel
-    builds = []
-    monkeypatch.setattr(apa_cpu_kernel, '_state', {'eager_blocks': 0})
-    monkeypatch.setattr(apa_cpu_kernel, '_build', lambda: builds.append(1))
-    assert not apa_cpu_kernel.cpu_kernel_loaded()
-    cls(num_parameters=2)
-    assert builds == [1] and apa_cpu_kernel.cpu_kernel_loaded()
-    cls()
-    assert builds == [1]
+def test_the_kernel_loads_on_the_first_forward_not_when_built(
+        counted_cpu_kernel_loads, cls):
+    layer = cls(num_parameters=2)
+    assert counted_cpu_kernel_loads == []
+    layer(torch.randn(3, 2))
+    layer(torch.randn(3, 2))
+    assert counted_cpu_kernel_loads == [1]
+    assert dispatch.CPU_KERNEL.loaded
+
+
+def test_torch_compile_loads_the_kernel_while_tracing(
+        counted_cpu_kernel_loads):
+    """A layer compiled before any eager call: the kernel loads during
+    tracing and its operator is in the graph."""
+    from torch._dynamo.backends.registry import lookup_backend
+    torch._dynamo.reset()
+    graphs = []
+
+    def counting_aot_eager(graph, example_inputs):
+        graphs.append(graph)
+        return lookup_backend('aot_eager')(graph, example_inputs)
+
+    layer = AGLU(num_parameters=4)
+    compiled = torch.compile(layer, backend=counting_aot_eager,
+                             fullgraph=True)
+    x = torch.randn(2, 4, 6, 6)
+    torch.testing.assert_close(compiled(x), layer(x))
+    assert counted_cpu_kernel_loads == [1]
+    assert 'apa_mmdet.apa_forward' in graphs[0].print_readable(
+        print_output=False)
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize('cls', [APA, AGLU])
+def test_scale_add_goes_through_the_module_call(cls):
+    layer = cls(num_parameters=4)
+    calls = []
+    layer.register_forward_hook(lambda module, args, out: calls.append(args))
+    x, identity = torch.randn(2, 2, 4, 3, 3).unbind(0)
+    gate = torch.rand(2, 4)
+    out = layer.scale_add(x, gate, identity)
+    torch.testing.assert_close(
+        out, scale_add_apa(x, gate, identity, layer.lambda_param,
+                           layer.kappa_param, cls.act))
+    torch.testing.assert_close(out, layer(x * gate[:, :, None, None] +
+                                          identity))
+    assert len(calls) == 2 and calls[0][0] is x
+
+
+def test_apa_log_prob_goes_through_the_module_call():
+    layer = APA(num_parameters=3)
+    calls = []
+    layer.register_forward_hook(lambda module, args, out: calls.append(out))
+    z = torch.randn(5, 3) * 20
+    log_p = layer.log_prob(z)
+    torch.testing.assert_close(
+        log_p, log_apa(z, layer.lambda_param, layer.kappa_param))
+    assert calls and calls[0] is log_p
+
+
+def test_scale_add_rejects_an_unknown_function():
+    with pytest.raises(ValueError, match="act must be one of .*'sigmoid'"):
+        scale_add_apa(torch.zeros(1, 2, 1, 1), torch.zeros(1, 2),
+                      torch.zeros(1, 2, 1, 1), torch.ones(1), torch.ones(1),
+                      act='sigmoid')

@@ -7,7 +7,8 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import ConfigDict
 
-from apa_mmdet.datasets import generate_lvis, load_class_frequency
+from apa_mmdet.datasets import load_class_frequency
+from apa_mmdet.datasets.synthetic import generate_lvis
 from apa_mmdet.models.losses import APADropLoss
 
 C = 9
@@ -131,11 +132,11 @@ def test_background_keeps_tail_negatives_with_the_tail_share(ann_file):
     head_label = int(torch.nonzero(~tail)[0])
     labels = torch.tensor([tail_label] * 1 + [head_label] * 3 + [C] * 20000)
     torch.manual_seed(0)
-    weights = loss._keep_weights(labels)
+    weights = loss._keep_mask(labels).float()
     bg = weights[4:]
     assert (bg[:, ~tail] == 1).all()  # frequent classes never dropped
     assert abs(bg[:, tail].mean().item() - 0.25) < 0.01  # tail share 1/4
-    no_fg = loss._keep_weights(torch.full((50, ), C))
+    no_fg = loss._keep_mask(torch.full((50, ), C)).float()
     assert (no_fg == 1).all()
 
 
@@ -162,6 +163,28 @@ def test_weight_avg_factor_and_reduction():
     torch.testing.assert_close(
         loss(z, labels, weight, reduction_override='sum'),
         per_roi[::2].sum())
+
+
+@pytest.mark.parametrize('name', ['APADropLoss', 'CrossEntropyLoss'])
+def test_reductions_follow_mmdets_contract(name):
+    """Side by side with mmdet's CrossEntropyLoss: an unknown
+    reduction_override fails an assertion, 'sum' with an avg_factor is a
+    ValueError, and avg_factor divides the 'mean'."""
+    if name == 'APADropLoss':
+        loss = APADropLoss(C, tail_thr=0.)
+        z, labels = logits_and_labels(n=10)
+    else:
+        loss = MODELS.build(dict(type='CrossEntropyLoss'))
+        z, labels = logits_and_labels(n=10)
+        z = torch.cat([z, torch.zeros(10, 1)], dim=1)
+    with pytest.raises(AssertionError):
+        loss(z, labels, reduction_override='avg')
+    with pytest.raises(ValueError, match='avg_factor can not be used with '
+                       'reduction="sum"'):
+        loss(z, labels, avg_factor=4., reduction_override='sum')
+    per_roi = loss(z, labels, reduction_override='none')
+    torch.testing.assert_close(loss(z, labels, avg_factor=4.),
+                               per_roi.sum() / 4)
 
 
 def test_activation_and_accuracy_protocol():

@@ -4,11 +4,6 @@ _base_ = [
     'mmdet::v3det/cascade_rcnn_r50_fpn_8x4_sample1e-3_mstrain_v3det_2x.py',
     '../_base_/models/se-r50-apa.py'
 ]
-model = dict(
-    backbone={{_base_.apa_backbone}},
-    # float32 proposal NMS and RoI pooling under mixed precision (training;
-    # the three stage heads stay mmdet's)
-    rpn_head=dict(type='FP32RPNHead'),
-    roi_head=dict(bbox_roi_extractor=dict(type='FP32SingleRoIExtractor')))
+model = dict(backbone={{_base_.apa_backbone}})
 # exact --resume (random numbers per iteration depend on the iteration alone)
 custom_hooks = [dict(type='IterationSeedHook')]

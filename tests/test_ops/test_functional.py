@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from apa_mmdet.models.layers import (aglu, apa, cpu_kernel_available,
-                                     scale_add_apa, use_eager_formula)
+from apa_mmdet.ops import (aglu, apa, cpu_kernel_available, scale_add_apa,
+                           use_eager_formula)
+from tests.helpers.official import official_apa
 
 
 @pytest.fixture(autouse=True, params=['fused CPU kernel', 'eager formula'])
@@ -26,12 +27,6 @@ def reference_apa(z, lam, kappa):
     """(λ·exp(−κz) + 1)^(−1/λ) in float64, written as exp(−log1p(·)/λ)."""
     lam = lam.clamp(min=1e-4)
     return torch.exp(-torch.log1p(lam * torch.exp(-kappa * z)) / lam)
-
-
-def eager_apa(z, lam, kappa):
-    """The official formula, differentiated by autograd."""
-    lam = lam.clamp(min=1e-4)
-    return torch.exp(-F.softplus(torch.log(lam) - kappa * z) / lam)
 
 
 def params(lam, kappa, dtype=torch.float64, channels=1):
@@ -136,7 +131,7 @@ def test_matches_eager_autograd_float32(fn, channels):
         return out, xi.grad, li.grad, ki.grad
 
     def eager(xi, li, ki):
-        p = eager_apa(xi, li.view(view), ki.view(view))
+        p = official_apa(xi, li.view(view), ki.view(view))
         return xi * p if fn is aglu else p
 
     for got, want in zip(run(fn), run(eager)):
@@ -217,19 +212,19 @@ def test_channel_mismatch_is_rejected():
         aglu(torch.randn(4), lam, kappa)
 
 
-@pytest.mark.parametrize('gated', [True, False], ids=['aglu', 'apa'])
+@pytest.mark.parametrize('act', ['aglu', 'apa'])
 @pytest.mark.parametrize('channels', [1, 6])
-def test_scale_add_equals_the_unfused_sum(gated, channels):
+def test_scale_add_equals_the_unfused_sum(act, channels):
     gen = torch.Generator().manual_seed(channels)
     x = torch.randn(2, 6, 5, 4, generator=gen, dtype=torch.float64) * 3
     gate = torch.rand(2, 6, generator=gen, dtype=torch.float64)
     identity = torch.randn(2, 6, 5, 4, generator=gen, dtype=torch.float64)
     lam, kappa = params(0.4, 1.2, torch.float64, channels)
     inputs = [t.requires_grad_() for t in (x, gate, identity, lam, kappa)]
-    fn = aglu if gated else apa
+    fn = {'aglu': aglu, 'apa': apa}[act]
 
     def fused(*args):
-        return scale_add_apa(*args, gated=gated)
+        return scale_add_apa(*args, act=act)
 
     def unfused(x, gate, identity, lam, kappa):
         return fn(x * gate[:, :, None, None] + identity, lam, kappa)
@@ -250,7 +245,7 @@ def test_scale_add_keeps_its_inputs_not_the_sum():
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(
             lambda t: saved.append(t) or t, lambda t: t):
-        scale_add_apa(x, gate, identity, lam, kappa, gated=True)
+        scale_add_apa(x, gate, identity, lam, kappa, act='aglu')
     assert {t.data_ptr() for t in saved if t.numel() == x.numel()} == {
         x.data_ptr(), identity.data_ptr()}
 
@@ -259,7 +254,7 @@ def test_scale_add_rejects_bad_shapes():
     lam, kappa = params(0.5, 1.1, torch.float32)
     with pytest.raises(ValueError, match=r'gate \(2, 3\)'):
         scale_add_apa(torch.zeros(2, 4, 3, 3), torch.zeros(2, 3),
-                      torch.zeros(2, 4, 3, 3), lam, kappa, gated=True)
+                      torch.zeros(2, 4, 3, 3), lam, kappa, act='aglu')
 
 
 def test_compiles_whole_and_once_per_dynamic_shape(implementation):

@@ -11,7 +11,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from apa_mmdet.models.layers import apa_triton_kernel as kernels
+from apa_mmdet.ops import triton_kernel as kernels
 
 KERNELS = {'forward': kernels._apa_forward_kernel,
            'backward': kernels._apa_backward_kernel}
@@ -19,7 +19,7 @@ _TOOLS = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia',
                       'bin')
 
 
-def compile_kernel(direction: str, arch: int, dtype: str, gated: bool,
+def compile_kernel(direction: str, arch: int, dtype: str, act: str,
                    block_r: int, block_i: int, wide: bool = False,
                    scalar: bool = False):
     """The compiled kernel for ``sm_<arch>`` with tensors of ``dtype``
@@ -27,7 +27,7 @@ def compile_kernel(direction: str, arch: int, dtype: str, gated: bool,
     specializes them at launch; ``scalar``: one λ and κ (rows = channels
     = 1, which Triton makes constants)."""
     kernel = KERNELS[direction]
-    constants = dict(GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i,
+    constants = dict(AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
                      WIDE=wide)
     if scalar:
         constants.update(rows=1, channels=1)

@@ -10,17 +10,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from apa_mmdet.models.layers import (aglu, apa, scale_add_apa,
-                                     triton_kernel_available,
-                                     use_eager_formula)
-from apa_mmdet.models.layers import apa_function as functions
-from apa_mmdet.models.layers import triton_loader
+from apa_mmdet.ops import (aglu, apa, dispatch, eager, scale_add_apa,
+                           triton_kernel_available, use_eager_formula)
 
 triton = pytest.importorskip('triton')
+ROOT = Path(__file__).resolve().parents[2]
 CUDA = torch.cuda.is_available()
 DEVICE = 'cuda' if CUDA else 'cpu'
 CASES = [  # (channels, shape): scalar and per-channel, any rank, ragged tiles
@@ -34,7 +33,7 @@ def kernels():
     """The kernel module; without a GPU, interpreted on CPU (tests/conftest.py
     sets ``TRITON_INTERPRET=1`` before Triton is imported)."""
     module = importlib.import_module(
-        'apa_mmdet.models.layers.apa_triton_kernel')
+        'apa_mmdet.ops.triton_kernel')
     if not CUDA:
         from triton.runtime.interpreter import InterpretedFunction
         assert isinstance(module._apa_forward_kernel, InterpretedFunction), \
@@ -50,7 +49,8 @@ def seeded():
 @pytest.fixture
 def triton_path(monkeypatch):
     """APA/AGLU of this test's tensors run on the Triton kernels."""
-    monkeypatch.setattr(functions, '_select_path', lambda x: 'triton')
+    monkeypatch.setattr(dispatch, 'select',
+                        lambda x: dispatch.TRITON_KERNEL.implementation)
 
 
 def parameters(channels, seed=0):
@@ -61,17 +61,16 @@ def parameters(channels, seed=0):
     return lam.to(DEVICE), kappa.to(DEVICE)
 
 
-def triton_and_eager(x, g, lam, kappa, gated):
+def triton_and_eager(x, g, lam, kappa, act):
     """(out, (grad_x, Σλ, Σκ)) of the kernels, then of the float64 formula."""
     g64, x64, lam64, kappa64 = (t.double() for t in (g, x, lam, kappa))
-    return ((torch.ops.apa_mmdet.apa_forward_triton(x, lam, kappa, gated),
-             torch.ops.apa_mmdet.apa_backward_triton(g, x, lam, kappa,
-                                                     gated)),
-            (functions._eager_forward(x64, lam64, kappa64, gated),
-             functions._eager_backward(g64, x64, lam64, kappa64, gated)))
+    return ((torch.ops.apa_mmdet.apa_forward_triton(x, lam, kappa, act),
+             torch.ops.apa_mmdet.apa_backward_triton(g, x, lam, kappa, act)),
+            (eager.forward(x64, lam64, kappa64, act),
+             eager.backward(g64, x64, lam64, kappa64, act)))
 
 
-def assert_sums_close(sums, ref_sums, g, x, lam, kappa, gated):
+def assert_sums_close(sums, ref_sums, g, x, lam, kappa, act):
     """The kernels' Σλ and Σκ within 1e-6·Σ|term| of the float64 formula's:
     float32 partial sums of terms of both signs are off by ~ε·Σ|term|,
     however much of that cancels in the sum."""
@@ -82,9 +81,9 @@ def assert_sums_close(sums, ref_sums, g, x, lam, kappa, gated):
         view = (1, channels) + (1, ) * (x.dim() - 2) if channels > 1 else 1
         return parameter.double().view(view).expand(x.shape).reshape(-1)
 
-    _, *terms = functions._eager_backward(
+    _, *terms = eager.backward(
         g.double().reshape(flat), x.double().reshape(flat),
-        per_element(lam), per_element(kappa), gated)
+        per_element(lam), per_element(kappa), act)
     for got, expected, term in zip(sums, ref_sums, terms):
         term = term.abs().view(x.shape)
         magnitude = (term.transpose(0, 1).reshape(channels, -1).sum(1)
@@ -98,21 +97,21 @@ def relative(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp(min=1e-30)).item()
 
 
-@pytest.mark.parametrize('gated', [True, False], ids=['aglu', 'apa'])
+@pytest.mark.parametrize('act', ['aglu', 'apa'])
 @pytest.mark.parametrize('channels,shape', CASES)
-def test_kernels_equal_the_formula_float32(channels, shape, gated):
+def test_kernels_equal_the_formula_float32(channels, shape, act):
     x = torch.randn(shape, device=DEVICE) * 4
     g = torch.randn(shape, device=DEVICE)
     lam, kappa = parameters(channels)
     (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = \
-        triton_and_eager(x, g, lam, kappa, gated)
+        triton_and_eager(x, g, lam, kappa, act)
     assert out.dtype == gx.dtype == torch.float32 and out.shape == x.shape
     assert sum_l.dtype == torch.float64 and sum_l.shape == (channels, )
     if x.numel() == 0:
         assert not sum_l.any() and not sum_k.any()
         return
     assert relative(out, ref) < 2e-6 and relative(gx, ref_gx) < 2e-6
-    assert_sums_close((sum_l, sum_k), (ref_l, ref_k), g, x, lam, kappa, gated)
+    assert_sums_close((sum_l, sum_k), (ref_l, ref_k), g, x, lam, kappa, act)
 
 
 def test_tiles_leave_few_lanes_idle(kernels):
@@ -140,9 +139,9 @@ def test_int64_offsets_give_the_same_results(kernels, monkeypatch, channels,
     x = torch.randn(shape, device=DEVICE) * 4
     g = torch.randn(shape, device=DEVICE)
     lam, kappa = parameters(channels)
-    narrow = triton_and_eager(x, g, lam, kappa, True)[0]
+    narrow = triton_and_eager(x, g, lam, kappa, 'aglu')[0]
     monkeypatch.setattr(kernels, '_wide', lambda x: True)
-    wide = triton_and_eager(x, g, lam, kappa, True)[0]
+    wide = triton_and_eager(x, g, lam, kappa, 'aglu')[0]
     assert torch.equal(wide[0], narrow[0])
     for got, expected in zip(wide[1], narrow[1]):
         assert torch.equal(got, expected)
@@ -155,7 +154,7 @@ def test_16_bit_in_and_out_computed_in_float32(dtype, channels):
     g = torch.randn(3, 6, 41, device=DEVICE).to(dtype)
     lam, kappa = parameters(channels)
     (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = \
-        triton_and_eager(x, g, lam, kappa, True)
+        triton_and_eager(x, g, lam, kappa, 'aglu')
     assert out.dtype == gx.dtype == dtype
     # one rounding of a float32 result: within the 16-bit format's ulp
     torch.testing.assert_close(out, ref.to(dtype))
@@ -172,9 +171,9 @@ def test_extreme_inputs_and_nan():
     for lam_value in (1e-4, 0.3, 5.):
         lam = torch.full((1, ), lam_value, device=DEVICE)
         kappa = torch.tensor([1.3], device=DEVICE)
-        for gated in (True, False):
+        for act in ('aglu', 'apa'):
             (out, (gx, _, _)), (ref, (ref_gx, _, _)) = triton_and_eager(
-                x, g, lam, kappa, gated)
+                x, g, lam, kappa, act)
             # a few float32 ulps (λ = 1e-4 scales the rounding of s by 1e4)
             torch.testing.assert_close(out.double(), ref, equal_nan=True,
                                        rtol=2e-6, atol=1e-7)
@@ -200,8 +199,10 @@ def test_autograd_on_the_kernels_equals_the_eager_formula(
         x.requires_grad_()
         lam_p, kappa_p = (t.to(dtype, copy=True).requires_grad_()
                           for t in (lam, kappa))
-        monkeypatch.setattr(functions, '_select_path',
-                            lambda _, path=path: path)
+        implementation = (dispatch.TRITON_KERNEL.implementation
+                          if path == 'triton' else dispatch.EAGER)
+        monkeypatch.setattr(dispatch, 'select',
+                            lambda _, chosen=implementation: chosen)
         out = fn(x, lam_p, kappa_p)
         out.backward(torch.linspace(-1, 1, out.numel(), device=DEVICE,
                                     dtype=dtype).view_as(out))
@@ -214,15 +215,15 @@ def test_autograd_on_the_kernels_equals_the_eager_formula(
         torch.testing.assert_close(got.double(), ref, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('gated', [True, False])
-def test_scale_add_on_the_kernels(triton_path, gated):
+@pytest.mark.parametrize('act', ['aglu', 'apa'])
+def test_scale_add_on_the_kernels(triton_path, act):
     x, identity = torch.randn(2, 2, 4, 6, 5, device=DEVICE).unbind(0)
     gate = torch.rand(2, 4, device=DEVICE)
     lam, kappa = parameters(4, seed=2)
     lam, kappa = lam.requires_grad_(), kappa.requires_grad_()
-    out = scale_add_apa(x, gate, identity, lam, kappa, gated)
+    out = scale_add_apa(x, gate, identity, lam, kappa, act)
     with use_eager_formula():
-        ref = (aglu if gated else apa)(
+        ref = {'aglu': aglu, 'apa': apa}[act](
             x * gate[:, :, None, None] + identity, lam, kappa)
     torch.testing.assert_close(out, ref)
     grads = torch.autograd.grad(out.sum(), (lam, kappa))
@@ -235,9 +236,9 @@ def test_operator_schemas_and_fake_kernels():
     x = torch.randn(2, 3, 4, 4, device=DEVICE)
     lam, kappa = parameters(3)
     torch.library.opcheck(torch.ops.apa_mmdet.apa_forward_triton.default,
-                          (x, lam, kappa, True))
+                          (x, lam, kappa, 'aglu'))
     torch.library.opcheck(torch.ops.apa_mmdet.apa_backward_triton.default,
-                          (torch.randn_like(x), x, lam, kappa, False))
+                          (torch.randn_like(x), x, lam, kappa, 'apa'))
 
 
 def test_compiles_whole_with_the_kernel_in_the_graph(triton_path):
@@ -269,59 +270,58 @@ def test_compiles_whole_with_the_kernel_in_the_graph(triton_path):
 def test_cuda_tensors_take_the_kernels_in_16_and_32_bit():
     assert triton_kernel_available()
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
-        assert functions._select_path(torch.ones(2, device='cuda',
-                                                 dtype=dtype)) == 'triton'
+        assert dispatch.select(torch.ones(2, device='cuda',
+                                          dtype=dtype)).name == 'triton'
     double = torch.ones(2, device='cuda', dtype=torch.float64)
-    assert functions._select_path(double) == 'eager'
+    assert dispatch.select(double).name == 'eager'
     with use_eager_formula():
-        assert functions._select_path(torch.ones(2, device='cuda')) == 'eager'
+        assert dispatch.select(torch.ones(2, device='cuda')).name == 'eager'
 
 
 def test_missing_triton_falls_back_with_a_warning(monkeypatch):
     def no_triton(name, package=None):
         raise ModuleNotFoundError("No module named 'triton'")
 
-    monkeypatch.setattr(triton_loader, '_state', {})
-    monkeypatch.setattr(triton_loader.importlib, 'import_module', no_triton)
+    monkeypatch.setattr(dispatch.TRITON_KERNEL, 'loaded', None)
+    monkeypatch.setattr(dispatch.importlib, 'import_module', no_triton)
     with pytest.warns(UserWarning,
                       match=r"Triton APA/AGLU kernel could not be loaded "
                       r"\(ModuleNotFoundError: No module named 'triton'\); "
                       r'using the eager formula on CUDA'):
         assert not triton_kernel_available()
-    assert not triton_loader.triton_kernel_loaded()
+    assert dispatch.TRITON_KERNEL.loaded is False
 
 
 def test_environment_variable_and_block_select_the_eager_formula(
         monkeypatch):
-    monkeypatch.setattr(triton_loader, '_state', {})
+    monkeypatch.setattr(dispatch.TRITON_KERNEL, 'loaded', None)
     monkeypatch.setenv('APA_MMDET_TRITON_KERNEL', '0')
     assert not triton_kernel_available()
-    monkeypatch.setattr(triton_loader, '_state', {'available': True})
-    assert triton_kernel_available() and triton_loader.triton_kernel_loaded()
+    monkeypatch.setattr(dispatch.TRITON_KERNEL, 'loaded', True)
+    assert triton_kernel_available()
     with use_eager_formula():
         assert not triton_kernel_available()
-        assert not triton_loader.triton_kernel_loaded()
 
 
 # Compiles every kernel variant for a GPU target with Triton's own compiler
 # and ptxas (no GPU needed) and reports what its code holds.
 AHEAD_OF_TIME = r"""
 import itertools, json, sys
-from apa_mmdet.models.layers.apa_triton_kernel import BLOCK
-from apa_mmdet.testing.triton_aot import (compile_kernel, machine_code,
-                                          wide_accesses)
+from apa_mmdet.ops.triton_kernel import BLOCK
+from tests.helpers.triton_aot import (compile_kernel, machine_code,
+                                      wide_accesses)
 variants = [(*v, False) for v in itertools.product(
     (80, 90), ('forward', 'backward'), ('fp32', 'bf16', 'fp16'),
-    (True, False), ((1, BLOCK), (BLOCK // 64, 64)))]
-variants += [(90, direction, 'fp32', True, (1, BLOCK), True)
+    ('aglu', 'apa'), ((1, BLOCK), (BLOCK // 64, 64)))]
+variants += [(90, direction, 'fp32', 'aglu', (1, BLOCK), True)
              for direction in ('forward', 'backward')]
 report = []
-for arch, direction, dtype, gated, (block_r, block_i), wide in variants:
-    compiled = compile_kernel(direction, arch, dtype, gated, block_r,
+for arch, direction, dtype, act, (block_r, block_i), wide in variants:
+    compiled = compile_kernel(direction, arch, dtype, act, block_r,
                               block_i, wide)
     loads, stores = wide_accesses(compiled)
     report.append(dict(arch=arch, direction=direction, dtype=dtype,
-                       gated=gated, block_r=block_r, wide=wide,
+                       act=act, block_r=block_r, wide=wide,
                        wide_loads=loads, wide_stores=stores,
                        **machine_code(compiled)))
 sys.stdout.write(json.dumps(report))
@@ -335,7 +335,8 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
     wide, and no variant spills registers."""
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     result = subprocess.run([sys.executable, '-c', AHEAD_OF_TIME], env=env,
-                            capture_output=True, text=True, timeout=600)
+                            cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert len(report) == 2 * 2 * 3 * 2 * 2 + 2

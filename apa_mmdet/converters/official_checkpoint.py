@@ -19,7 +19,7 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 from ..models.backbones import APASEResNet
-from ..models.layers.apa_function import LAMBDA_MIN
+from ..ops import LAMBDA_MIN
 
 DETECTOR_PREFIXES = ('backbone.', 'neck.', 'rpn_head.', 'roi_head.')
 WRAPPER_KEYS = ('state_dict', 'model', 'model_ema')

@@ -6,7 +6,7 @@ bfloat16 and float16 inputs (output in the input's dtype): forward reads z
 and writes act(z); backward reads z and the output gradient, writes the
 input gradient and per-tile partial sums of the λ and κ gradients, which
 torch adds up in float64 (deterministic, no atomics). The math is that of
-``apa_function`` in base 2, where ``exp2`` is one instruction: with
+``eager`` in base 2, where ``exp2`` is one instruction: with
 u = κz − ln λ, v = u·log2 e and a = 2^{−|v|} = e^{−|u|},
 
     s = softplus(−u) = log1p(a) − min(u, 0),   p = exp(−s/λ),
@@ -21,7 +21,7 @@ The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
 (BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
 κ it is (1, numel). Both kernels are ``torch.library`` custom ops, so
 ``torch.compile`` keeps them whole. Imported on first CUDA use by
-``triton_loader``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
+``dispatch``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
 (how the tests check them on machines without a GPU, which also compile
 them for sm_80/sm_90 with Triton's compiler).
 """
@@ -36,7 +36,7 @@ from torch import Tensor
 BLOCK = 2048  # elements per program (16 per thread of 4 warps)
 LN_2 = tl.constexpr(math.log(2))
 LOG2_E = tl.constexpr(math.log2(math.e))
-# s − σ switches to its Taylor series where u > −ln(1e-3) (as apa_function),
+# s − σ switches to its Taylor series where u > −ln(1e-3) (as eager.py),
 # that is v = u·log2 e > −log2(1e-3)
 SERIES_MIN_V = tl.constexpr(-math.log2(1e-3))
 
@@ -111,20 +111,20 @@ def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
 
 @triton.jit
 def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
-                        channels, n_col_blocks, GATED: tl.constexpr,
+                        channels, n_col_blocks, AGLU: tl.constexpr,
                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                         WIDE: tl.constexpr):
     _, _, offsets, mask, z, _, _, _, _, _, _, p = _load_tile(
         x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels, n_col_blocks,
         BLOCK_R, BLOCK_I, WIDE)
-    out = p * z if GATED else p
+    out = p * z if AGLU else p
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                          partial_lambda_ptr, partial_kappa_ptr, rows, inner,
-                         channels, n_col_blocks, GATED: tl.constexpr,
+                         channels, n_col_blocks, AGLU: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                          WIDE: tl.constexpr):
     """Masked elements load z = g = 0, so every term of the sums (each has
@@ -145,7 +145,7 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
     # and to the tile's κ sum
     g_p_sigma = g_p * sigma
     kappa_over_lam = kappa * inv_lam
-    if GATED:
+    if AGLU:
         z_g_p_sigma = z * g_p_sigma
         grad_x = kappa_over_lam * z_g_p_sigma + g_p
         kappa_terms = z * z_g_p_sigma
@@ -202,9 +202,9 @@ def _on_device_of(x: Tensor):
 
 @torch.library.custom_op('apa_mmdet::apa_forward_triton', mutates_args=())
 def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
-                gated: bool) -> Tensor:
-    """APA (or AGLU if ``gated``) of a contiguous ``x``; λ (floored) and κ
-    are float32 of shape (1,) or (C,), C = x.shape[1]."""
+                act: str) -> Tensor:
+    """APA (``act='apa'``) or AGLU (``'aglu'``) of a contiguous ``x``; λ
+    (floored) and κ are float32 of shape (1,) or (C,), C = x.shape[1]."""
     out = torch.empty_like(x)
     if x.numel():
         rows, inner, n_col_blocks, block_r, block_i, grid = _launch_shape(
@@ -212,19 +212,19 @@ def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
         with _on_device_of(x):
             _apa_forward_kernel[grid](
                 x, out, lambda_, kappa, rows, inner, lambda_.numel(),
-                n_col_blocks, GATED=gated, BLOCK_R=block_r, BLOCK_I=block_i,
+                n_col_blocks, AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
                 WIDE=_wide(x), enable_fp_fusion=True)
     return out
 
 
 @apa_forward.register_fake
-def _apa_forward_shape(x, lambda_, kappa, gated):
+def _apa_forward_shape(x, lambda_, kappa, act):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op('apa_mmdet::apa_backward_triton', mutates_args=())
 def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
-                 gated: bool) -> tuple[Tensor, Tensor, Tensor]:
+                 act: str) -> tuple[Tensor, Tensor, Tensor]:
     """grad_x (dtype of x) and, shaped like λ in float64, Σ g·∂out/∂λ·λ²
     and Σ g·∂out/∂κ; ``grad`` and ``x`` contiguous and of the same dtype."""
     channels = lambda_.numel()
@@ -239,7 +239,7 @@ def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
     with _on_device_of(x):
         _apa_backward_kernel[grid](
             grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa,
-            rows, inner, channels, n_col_blocks, GATED=gated,
+            rows, inner, channels, n_col_blocks, AGLU=act == 'aglu',
             BLOCK_R=block_r, BLOCK_I=block_i, WIDE=_wide(x),
             enable_fp_fusion=True)
     return (grad_x, _per_channel(partial_lambda, channels),
@@ -253,6 +253,6 @@ def _per_channel(partial: Tensor, channels: int) -> Tensor:
 
 
 @apa_backward.register_fake
-def _apa_backward_shape(grad, x, lambda_, kappa, gated):
+def _apa_backward_shape(grad, x, lambda_, kappa, act):
     sums = lambda_.new_empty(lambda_.shape, dtype=torch.float64)
     return torch.empty_like(x), sums, sums.clone()

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from apa_mmdet.models.layers import apa_cpu_kernel, cpu_kernel_available
-from apa_mmdet.models.layers import apa_function as functions
+from apa_mmdet.ops import aglu, cpu_kernel_available, dispatch, eager
 
 CASES = [  # (channels, shape): scalar and per-channel, any rank, ragged tails
     (1, (4, 8, 5, 7)), (8, (4, 8, 5, 7)), (8, (3, 8)), (1, (1000, )),
@@ -27,10 +26,10 @@ def parameters(channels, dtype, seed=0):
     return lam, kappa
 
 
-def both_paths(x, g, lam, kappa, gated):
-    return [(impl_f(x, lam, kappa, gated), impl_b(g, x, lam, kappa, gated))
-            for impl_f, impl_b in (functions._PATHS['cpu'],
-                                   functions._PATHS['eager'])]
+def both_paths(x, g, lam, kappa, act):
+    return [(impl.forward(x, lam, kappa, act),
+             impl.backward(g, x, lam, kappa, act))
+            for impl in (dispatch.CPU_KERNEL.implementation, dispatch.EAGER)]
 
 
 def relative(a, b):
@@ -38,15 +37,15 @@ def relative(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp(min=1e-30)).item()
 
 
-@pytest.mark.parametrize('gated', [True, False], ids=['aglu', 'apa'])
+@pytest.mark.parametrize('act', ['aglu', 'apa'])
 @pytest.mark.parametrize('channels,shape', CASES)
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_fused_equals_eager(dtype, channels, shape, gated):
+def test_fused_equals_eager(dtype, channels, shape, act):
     x = torch.randn(shape, dtype=dtype) * 4
     g = torch.randn(shape, dtype=dtype)
     lam, kappa = parameters(channels, dtype)
     (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = both_paths(
-        x, g, lam, kappa, gated)
+        x, g, lam, kappa, act)
     assert out.dtype == gx.dtype == dtype and out.shape == x.shape
     assert sum_l.shape == sum_k.shape == (channels, )
     if x.numel() == 0:
@@ -65,10 +64,10 @@ def test_16_bit_inputs_are_computed_in_float32(dtype, channels):
     x = (torch.randn(3, 6, 41) * 4).to(dtype)
     g = torch.randn(3, 6, 41).to(dtype)
     lam, kappa = parameters(channels, dtype)
-    (out, (gx, sum_l, sum_k)), _ = both_paths(x, g, lam, kappa, True)
+    (out, (gx, sum_l, sum_k)), _ = both_paths(x, g, lam, kappa, 'aglu')
     # same float32 computation on the upcast input, one rounding at the end
     (ref, (ref_gx, ref_l, ref_k)), _ = both_paths(
-        x.float(), g.float(), lam, kappa, True)
+        x.float(), g.float(), lam, kappa, 'aglu')
     assert out.dtype == gx.dtype == dtype
     assert torch.equal(out, ref.to(dtype)) and torch.equal(gx, ref_gx.to(dtype))
     torch.testing.assert_close(sum_l, ref_l, rtol=1e-5, atol=1e-9)
@@ -82,9 +81,9 @@ def test_extreme_inputs_match_eager_and_nan_propagates():
     for lam_value in (1e-4, 0.3, 5.):
         lam = torch.full((1, ), lam_value)
         kappa = torch.tensor([1.3])
-        for gated in (True, False):
+        for act in ('aglu', 'apa'):
             (out, (gx, _, _)), (ref, (ref_gx, _, _)) = both_paths(
-                x, g, lam, kappa, gated)
+                x, g, lam, kappa, act)
             torch.testing.assert_close(out, ref, equal_nan=True)
             torch.testing.assert_close(gx[:, :9], ref_gx[:, :9])
             assert out[0, -1].isnan()
@@ -95,10 +94,10 @@ def test_non_contiguous_inputs():
     lam, kappa = parameters(6, torch.float32)
     for view in (x.to(memory_format=torch.channels_last),
                  x.transpose(2, 3)):
-        out = functions._PATHS['cpu'][0](view, lam, kappa, True)
+        out = dispatch.CPU_KERNEL.forward(view, lam, kappa, 'aglu')
         torch.testing.assert_close(
-            out, functions._eager_forward(view.contiguous(), lam, kappa,
-                                          True))
+            out, eager.forward(view.contiguous(), lam, kappa,
+                                          'aglu'))
 
 
 def test_operator_schemas_and_fake_kernels():
@@ -107,28 +106,40 @@ def test_operator_schemas_and_fake_kernels():
     x = torch.randn(2, 3, 4, 4)
     lam, kappa = parameters(3, torch.float32)
     torch.library.opcheck(torch.ops.apa_mmdet.apa_forward.default,
-                          (x, lam, kappa, True))
+                          (x, lam, kappa, 'aglu'))
     torch.library.opcheck(torch.ops.apa_mmdet.apa_backward.default,
-                          (torch.randn_like(x), x, lam, kappa, False))
+                          (torch.randn_like(x), x, lam, kappa, 'apa'))
 
 
 def test_failed_build_falls_back_with_a_warning(monkeypatch):
     def no_compiler():
         raise RuntimeError('Error building extension\nc++: error: not found')
 
-    monkeypatch.setattr(apa_cpu_kernel, '_state', {'eager_blocks': 0})
-    monkeypatch.setattr(apa_cpu_kernel, '_build', no_compiler)
+    monkeypatch.setattr(dispatch.CPU_KERNEL, 'loaded', None)
+    monkeypatch.setattr(dispatch.CPU_KERNEL, 'load', no_compiler)
     with pytest.warns(UserWarning,
                       match=r'could not be built \(RuntimeError: c\+\+: '
                       r'error: not found\); using the eager formula'):
         assert not cpu_kernel_available()
     x = torch.randn(2, 3, requires_grad=True)
-    out = functions.aglu(x, torch.tensor([0.5]), torch.tensor([1.2]))
+    out = aglu(x, torch.tensor([0.5]), torch.tensor([1.2]))
     out.sum().backward()
     assert x.grad is not None
 
 
 def test_environment_variable_selects_the_eager_formula(monkeypatch):
-    monkeypatch.setattr(apa_cpu_kernel, '_state', {'eager_blocks': 0})
+    monkeypatch.setattr(dispatch.CPU_KERNEL, 'loaded', None)
     monkeypatch.setenv('APA_MMDET_CPU_KERNEL', '0')
     assert not cpu_kernel_available()
+
+
+def test_the_loader_carries_torch_compiles_constant_mark():
+    """dispatch marks its loader as ``torch.compiler.assume_constant_result``
+    would (without importing torch._dynamo), so tracing runs it."""
+    def probe():
+        return True
+
+    torch.compiler.assume_constant_result(probe)
+    assert vars(probe) and all(
+        getattr(dispatch._fused_kernel_in_use, key) == value
+        for key, value in vars(probe).items())

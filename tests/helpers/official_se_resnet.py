@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .official import official_apa
+
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
@@ -90,14 +92,6 @@ def official_state_dict(depth: int = 50,
     return sd
 
 
-def _unified(x: Tensor, sd: dict, name: str) -> Tensor:
-    """Official APA: exp((1/λ)·Softplus_{β=−1}(κx − ln λ)), λ ≥ 1e-4."""
-    lam = sd[f'{name}.lambda_param'].clamp(min=1e-4)
-    kappa = sd[f'{name}.kappa_param']
-    return torch.exp(
-        (1 / lam) * F.softplus(kappa * x - torch.log(lam), beta=-1))
-
-
 def official_forward(sd: Dict[str, Tensor], x: Tensor,
                      depth: int = 50) -> List[Tensor]:
     """Inference forward of the official SE-ResNet; returns C2..C5."""
@@ -108,8 +102,12 @@ def official_forward(sd: Dict[str, Tensor], x: Tensor,
                             sd[f'{name}.running_var'], sd[f'{name}.weight'],
                             sd[f'{name}.bias'], False, 0.0, 1e-5)
 
+    def unified(t, name):
+        return official_apa(t, sd[f'{name}.lambda_param'],
+                            sd[f'{name}.kappa_param'])
+
     def rect(t, name):
-        return t * _unified(t, sd, name) if use_apa else F.relu(t)
+        return t * unified(t, name) if use_apa else F.relu(t)
 
     x = rect(bn(F.conv2d(x, sd['conv1.weight'], stride=2, padding=3), 'bn1'),
              'relu')
@@ -131,7 +129,7 @@ def official_forward(sd: Dict[str, Tensor], x: Tensor,
                                  sd[f'{p}.se.norm.bias'], 1e-5)
             y = F.linear(F.relu(F.linear(y, sd[f'{p}.se.excitation.0.weight'])),
                          sd[f'{p}.se.excitation.2.weight'])
-            y = _unified(y, sd, f'{p}.se.uniact') if use_apa else y.sigmoid()
+            y = unified(y, f'{p}.se.uniact') if use_apa else y.sigmoid()
             out = out * y[:, :, None, None]
             identity = x
             if j == 0:

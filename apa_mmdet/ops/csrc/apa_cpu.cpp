@@ -87,20 +87,20 @@ inline Terms<T> apa_terms(const Vectorized<T>& z, const Channel<T>& c) {
 
 template <typename T>
 void forward_span(const T* x, T* out, int64_t n, const Channel<T>& c,
-                  bool gated) {
+                  bool aglu) {
   using V = Vectorized<T>;
   for (int64_t i = 0; i < n; i += V::size()) {
     const int64_t m = std::min<int64_t>(V::size(), n - i);
     const V z = m == V::size() ? V::loadu(x + i) : V::loadu(x + i, m);
     const V p = apa_terms(z, c).p;
-    (gated ? z * p : p).store(out + i, m);
+    (aglu ? z * p : p).store(out + i, m);
   }
 }
 
 // Writes the input gradient; adds Σ g·∂out/∂λ·λ² and Σ g·∂out/∂κ to acc.
 template <typename T>
 void backward_span(const T* g, const T* x, T* grad_x, int64_t n,
-                   const Channel<T>& c, bool gated, Vectorized<T>& acc_lambda,
+                   const Channel<T>& c, bool aglu, Vectorized<T>& acc_lambda,
                    Vectorized<T>& acc_kappa) {
   using V = Vectorized<T>;
   const V one(T(1)), zero(T(0)), kappa(c.kappa), inv_lambda(c.inv_lambda);
@@ -120,7 +120,7 @@ void backward_span(const T* g, const T* x, T* grad_x, int64_t n,
       diff = V::blendv(diff, series, use_series);
     }
     const V q_g = r.p * sigma * inv_lambda * gv;
-    if (gated) {
+    if (aglu) {
       const V zq_g = z * q_g;
       at::vec::fmadd(kappa, zq_g, r.p * gv).store(grad_x + i, m);
       acc_kappa = at::vec::fmadd(zq_g, z, acc_kappa);
@@ -199,9 +199,17 @@ void check_inputs(const at::Tensor& x, const at::Tensor& lambda,
               "per-channel parameters need C in dimension 1 of the input");
 }
 
+// act is "apa" or "aglu" (AGLU(z) = z·APA(z)).
+bool is_aglu(c10::string_view act) {
+  TORCH_CHECK(act == "apa" || act == "aglu",
+              "apa_mmdet: act must be 'apa' or 'aglu', got '", act, "'");
+  return act == "aglu";
+}
+
 at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
-                       const at::Tensor& kappa, bool gated) {
+                       const at::Tensor& kappa, c10::string_view act) {
   check_inputs(x, lambda, kappa);
+  const bool aglu = is_aglu(act);
   auto out = at::empty_like(x);
   const Rows rows = make_rows(x, lambda.numel());
   AT_DISPATCH_FLOATING_TYPES_AND2(
@@ -218,13 +226,13 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
             if constexpr (std::is_same_v<scalar_t, opmath_t>) {
               // (a no-op cast: the branch only runs for float/double)
               forward_span(reinterpret_cast<const opmath_t*>(xp) + start,
-                           reinterpret_cast<opmath_t*>(op) + start, n, c, gated);
+                           reinterpret_cast<opmath_t*>(op) + start, n, c, aglu);
             } else {
               opmath_t xb[kBufferLength], ob[kBufferLength];
               for (int64_t i = 0; i < n; i += kBufferLength) {
                 const int64_t m = std::min(kBufferLength, n - i);
                 for (int64_t k = 0; k < m; ++k) xb[k] = opmath_t(xp[start + i + k]);
-                forward_span(xb, ob, m, c, gated);
+                forward_span(xb, ob, m, c, aglu);
                 for (int64_t k = 0; k < m; ++k) op[start + i + k] = scalar_t(ob[k]);
               }
             }
@@ -237,8 +245,9 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
 // are float64.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& lambda,
-    const at::Tensor& kappa, bool gated) {
+    const at::Tensor& kappa, c10::string_view act) {
   check_inputs(x, lambda, kappa);
+  const bool aglu = is_aglu(act);
   TORCH_CHECK(grad.sizes() == x.sizes() && grad.scalar_type() == x.scalar_type()
                   && grad.is_contiguous(),
               "grad must be a contiguous tensor like the input");
@@ -267,7 +276,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
               backward_span(reinterpret_cast<const opmath_t*>(gp) + start,
                             reinterpret_cast<const opmath_t*>(xp) + start,
                             reinterpret_cast<opmath_t*>(gxp) + start, n, c,
-                            gated, acc_lambda, acc_kappa);
+                            aglu, acc_lambda, acc_kappa);
             } else {
               opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
               for (int64_t i = 0; i < n; i += kBufferLength) {
@@ -276,7 +285,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
                   xb[k] = opmath_t(xp[start + i + k]);
                   gb[k] = opmath_t(gp[start + i + k]);
                 }
-                backward_span(gb, xb, ob, m, c, gated, acc_lambda, acc_kappa);
+                backward_span(gb, xb, ob, m, c, aglu, acc_lambda, acc_kappa);
                 for (int64_t k = 0; k < m; ++k) gxp[start + i + k] = scalar_t(ob[k]);
               }
             }
@@ -292,10 +301,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
 }  // namespace
 
 TORCH_LIBRARY(apa_mmdet, m) {
-  m.def("apa_forward(Tensor x, Tensor lambda_, Tensor kappa, bool gated) -> Tensor");
+  m.def("apa_forward(Tensor x, Tensor lambda_, Tensor kappa, str act) -> Tensor");
   m.def(
       "apa_backward(Tensor grad, Tensor x, Tensor lambda_, Tensor kappa, "
-      "bool gated) -> (Tensor, Tensor, Tensor)");
+      "str act) -> (Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(apa_mmdet, CPU, m) {
