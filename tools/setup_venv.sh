@@ -2,11 +2,21 @@
 # Copyright (c) apa_mmdet contributors.
 # Create or reuse .venv at the repository root with the full, pinned stack.
 #
-# Three wheels are made once and cached outside the repository, keyed by the
-# Python and torch versions, in
-#   ${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/cpXY-torchA.B.C/
+# torch: the local CPU wheel (/opt/wheels) where it exists, else PyPI's; a
+# torch already in .venv (any build of the pinned version) is kept, and
+# TORCH_INDEX=URL installs it from that index instead (e.g. a CUDA build:
+# https://download.pytorch.org/whl/cu124).
+#
+# Three wheels are made once and cached outside the repository, in
+#   ${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/TAG/
+# with TAG from tools/mmcv_build_settings.py (Python, torch with its local
+# version, CUDA version and architectures):
 # * mmcv 2.1.0 with its ops: PyPI has no wheel for torch 2.13, so it is built
-#   from the source archive (about 13 minutes on 2 cores);
+#   from the source archive (about 13 minutes on 2 cores for CPU ops). When
+#   torch has CUDA (or APA_MMDET_CUDA=1) with its CUDA ops too
+#   (FORCE_CUDA=1), for TORCH_CUDA_ARCH_LIST or else the visible GPUs'
+#   compute capabilities, MAX_JOBS parallel compilers (default: all cores);
+#   APA_MMDET_CUDA=0 builds CPU ops only;
 # * lvis-api 0.5.3 fixed for NumPy 2 and headless OpenCV, and mmengine 0.10.7
 #   requiring headless OpenCV, so that exactly one OpenCV is installed
 #   (tools/patch_wheel.py says what changes).
@@ -21,11 +31,13 @@ pip_install() { "$py" -m pip install --quiet "${find_links[@]}" "$@"; }
 build_mmcv_wheel() {
   local out="$1" build pid start step
   build="$(mktemp -d)"
-  log "building mmcv==$mmcv_version with ops for $tag (about 13 min on 2 cores)"
+  log "building mmcv==$mmcv_version $build_kind, $max_jobs jobs" \
+    "(CPU ops: about 13 min on 2 cores; CUDA ops take longer)"
   log "build log: $build/build.log"
   # --no-cache-dir: pip's wheel cache is keyed on the source archive only,
   # not on the torch it was built against
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" \
+  MMCV_WITH_OPS=1 FORCE_CUDA="$force_cuda" MAX_JOBS="$max_jobs" \
+    TORCH_CUDA_ARCH_LIST="$cuda_arch_list" \
     "$py" -m pip wheel -v --no-cache-dir --no-deps --no-build-isolation \
     --no-binary mmcv \
     -w "$build/out" "mmcv==$mmcv_version" >"$build/build.log" 2>&1 &
@@ -41,6 +53,7 @@ build_mmcv_wheel() {
     log "mmcv build failed; full log in $build/build.log"
     exit 1
   fi
+  log "built mmcv $build_kind in $((SECONDS - start)) s"
   local built
   built="$(ls "$build"/out/mmcv-*.whl)"
   # copy then rename, so a cache never holds a half-written wheel
@@ -93,17 +106,35 @@ main() {
     "$python_bin" -m venv "$root/.venv"
   fi
   local stamp="$root/.venv/.apa_mmdet_setup" want
-  want="$(cat setup.cfg pyproject.toml tools/setup_venv.sh \
-    tools/patch_wheel.py | sha256sum | cut -d' ' -f1)"
+  want="$( (cat setup.cfg pyproject.toml tools/setup_venv.sh \
+    tools/patch_wheel.py tools/mmcv_build_settings.py
+    echo "${APA_MMDET_CUDA:-}|${TORCH_CUDA_ARCH_LIST:-}|${TORCH_INDEX:-}") \
+    | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
 
+  if [ -n "${TORCH_INDEX:-}" ]; then
+    log "installing torch==$torch_version from $TORCH_INDEX"
+    "$py" -m pip install --quiet --index-url "$TORCH_INDEX" \
+      "torch==$torch_version"
+  fi
   log "installing build prerequisites and torch==$torch_version"
   pip_install "pip>=23" "setuptools<82" wheel ninja numpy \
     "torch==$torch_version" opencv-python-headless
 
-  tag="$("$py" -c 'import sys, torch; print("cp%d%d-torch%s" % (*sys.version_info[:2], torch.__version__.split("+")[0]))')"
+  local key value
+  force_cuda=0 cuda_arch_list="" build_kind="" tag=""
+  max_jobs="${MAX_JOBS:-$(nproc)}"
+  while IFS='=' read -r key value; do
+    case "$key" in
+      FORCE_CUDA) force_cuda="$value" ;;
+      TORCH_CUDA_ARCH_LIST) cuda_arch_list="$value" ;;
+      MMCV_CACHE_TAG) tag="$value" ;;
+      MMCV_BUILD_KIND) build_kind="$value" ;;
+    esac
+  done < <("$py" "$root/tools/mmcv_build_settings.py" || echo FAILED=1)
+  [ -n "$tag" ] || exit 1
   cache="${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/$tag"
   mkdir -p "$cache"
   local mmcv_wheel mmengine_wheel lvis_wheel
@@ -136,6 +167,11 @@ main() {
   fi
   "$py" -c 'import mmcv.ops, mmdet, apa_mmdet' \
     || { log "import check failed"; exit 1; }
+  if [ "$force_cuda" = 1 ]; then
+    "$py" -c 'from mmcv.ops import get_compiling_cuda_version as v
+assert v() != "not available", "mmcv has no CUDA ops"' \
+      || { log "mmcv was built without its CUDA ops"; exit 1; }
+  fi
   echo "$want" >"$stamp"
   log "ready: $py"
 }

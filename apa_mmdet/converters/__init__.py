@@ -4,9 +4,9 @@
 check keys), which never import it."""
 from .official_checkpoint import (OFFICIAL_SAFE_GLOBALS, ConversionError,
                                   convert_official, infer_backbone_cfg,
-                                  unwrap_state_dict)
+                                  key_mismatches, unwrap_state_dict)
 
 __all__ = [
     'OFFICIAL_SAFE_GLOBALS', 'ConversionError', 'convert_official',
-    'infer_backbone_cfg', 'unwrap_state_dict'
+    'infer_backbone_cfg', 'key_mismatches', 'unwrap_state_dict'
 ]

@@ -129,15 +129,23 @@ def infer_backbone_cfg(backbone: Dict[str, Tensor]) -> dict:
     return cfg
 
 
-def _check_keys(backbone: Dict[str, Tensor], cfg: dict) -> None:
-    expected = MODELS.build(cfg).state_dict()
-    problems = [f'missing {k}' for k in expected if k not in backbone]
-    problems += [f'unexpected {k}' for k in backbone if k not in expected]
+def key_mismatches(state: Dict[str, Tensor],
+                   expected: Dict[str, Tensor]) -> List[str]:
+    """Every key of ``expected`` (a model's state dict) missing from
+    ``state``, every key of ``state`` the model does not have, and every
+    shape that differs: what a strict ``load_state_dict`` refuses."""
+    problems = [f'missing {k}' for k in expected if k not in state]
+    problems += [f'unexpected {k}' for k in state if k not in expected]
     problems += [
         f'shape of {k}: {tuple(v.shape)}, expected '
-        f'{tuple(expected[k].shape)}' for k, v in backbone.items()
+        f'{tuple(expected[k].shape)}' for k, v in state.items()
         if k in expected and v.shape != expected[k].shape
     ]
+    return problems
+
+
+def _check_keys(backbone: Dict[str, Tensor], cfg: dict) -> None:
+    problems = key_mismatches(backbone, MODELS.build(cfg).state_dict())
     if problems:
         raise ConversionError(
             f'{len(problems)} backbone key(s) do not match {cfg["type"]}-'

@@ -1,4 +1,8 @@
 # Copyright (c) apa_mmdet contributors.
 from .checkpoint import MMENGINE_SAFE_GLOBALS, UnsafeCheckpointError, safe_load
+from .model_config import without_file_reads
 
-__all__ = ['MMENGINE_SAFE_GLOBALS', 'UnsafeCheckpointError', 'safe_load']
+__all__ = [
+    'MMENGINE_SAFE_GLOBALS', 'UnsafeCheckpointError', 'safe_load',
+    'without_file_reads'
+]

@@ -6,5 +6,15 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py'
 ]
-# exact --resume (random numbers per iteration depend on the iteration alone)
+# every data path follows DATA_ROOT (mmdet's COCO layout below it)
+data_root = '{{$DATA_ROOT:data/coco/}}'
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+# random numbers per iteration depend on the iteration and the rank alone:
+# ranks draw their own, --resume repeats an uninterrupted run
 custom_hooks = [dict(type='IterationSeedHook')]
+randomness = dict(diff_rank_seed=True)

@@ -9,7 +9,9 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_2x.py',
     'mmdet::_base_/default_runtime.py'
 ]
-data_root = 'data/lvis_v1/'
+# every data path follows DATA_ROOT (mmdet's layout below it), e.g.
+# DATA_ROOT=/datasets/lvis_v1/ bash tools/dist_train.sh CONFIG 8
+data_root = '{{$DATA_ROOT:data/lvis_v1/}}'
 num_classes = 1203
 model = dict(
     roi_head=dict(
@@ -47,9 +49,16 @@ model = dict(
             nms=dict(type='nms', iou_threshold=0.3),
             max_per_img=300,  # LVIS allows up to 300
             mask_thr_binary=0.4)))
+train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/lvis_v1_val.json')
+test_evaluator = val_evaluator
 # random numbers drawn per iteration (RoI sampling, dropout) depend on the
-# iteration alone: --resume repeats an uninterrupted run
+# iteration and the rank alone: ranks draw their own, --resume repeats an
+# uninterrupted run
 custom_hooks = [dict(type='IterationSeedHook')]
+randomness = dict(diff_rank_seed=True)
 # LVIS evaluation takes longer than an epoch of inference: only at the end
 train_cfg = dict(val_interval=24)
 # rank 0 scores LVIS alone while the others wait: allow it two hours

@@ -8,4 +8,5 @@ model = dict(
             _delete_=True,
             ratio=16,
             act_cfg=(dict(type='ReLU'), dict(type='Sigmoid'))),
-        init_cfg=dict(checkpoint='checkpoints/se-r50_in1k_aglu2apa.pth')))
+        init_cfg=dict(checkpoint='{{$CHECKPOINT_ROOT:checkpoints/}}'
+                      'se-r50_in1k_aglu2apa.pth')))

@@ -5,5 +5,15 @@ _base_ = [
     '../_base_/models/se-r50-apa.py'
 ]
 model = dict(backbone={{_base_.apa_backbone}})
-# exact --resume (random numbers per iteration depend on the iteration alone)
+# every data path follows DATA_ROOT (mmdet's V3Det layout below it)
+data_root = '{{$DATA_ROOT:data/V3Det/}}'
+train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    ann_file=data_root + 'annotations/v3det_2023_v1_val.json')
+test_evaluator = val_evaluator
+# random numbers per iteration depend on the iteration and the rank alone:
+# ranks draw their own, --resume repeats an uninterrupted run
 custom_hooks = [dict(type='IterationSeedHook')]
+randomness = dict(diff_rank_seed=True)

@@ -132,6 +132,46 @@ def test_syncbn_variants_build(path):
     assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
 
 
+REAL = [p for p in CONFIGS if not p.startswith('configs/synthetic/')]
+DEFAULT_ROOTS = ('data/lvis_v1/', 'data/coco/', 'data/V3Det/')
+
+
+@pytest.mark.parametrize('path', REAL)
+def test_data_root_and_checkpoint_root_move_every_path(path, monkeypatch):
+    """DATA_ROOT moves every data path of a real recipe (dataloaders,
+    evaluators, the loss's annotation file), CHECKPOINT_ROOT the converted
+    ImageNet weights; without them, mmdet's standard layout."""
+    monkeypatch.delenv('DATA_ROOT', raising=False)
+    monkeypatch.delenv('CHECKPOINT_ROOT', raising=False)
+    default = Config.fromfile(ROOT / path).pretty_text
+    assert any(root in default for root in DEFAULT_ROOTS)
+    assert "'checkpoints/se-r" in default
+    monkeypatch.setenv('DATA_ROOT', '/datasets/moved/')
+    monkeypatch.setenv('CHECKPOINT_ROOT', '/weights/')
+    cfg = Config.fromfile(ROOT / path)
+    text = cfg.pretty_text
+    assert not [root for root in DEFAULT_ROOTS if root in text], path
+    assert "'checkpoints/" not in text and "'/weights/se-r" in text
+    loaders = [cfg.train_dataloader.dataset, cfg.val_dataloader.dataset,
+               cfg.test_dataloader.dataset]
+    while 'dataset' in loaders[0]:
+        loaders[0] = loaders[0].dataset
+    assert {d.data_root for d in loaders} == {'/datasets/moved/'}
+    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+        assert evaluator.ann_file.startswith('/datasets/moved/annotations/')
+    loss = cfg.model.roi_head.bbox_head
+    loss = (loss[0] if isinstance(loss, list) else loss).loss_cls
+    if loss.type == 'APADropLoss':
+        assert loss.ann_file.startswith('/datasets/moved/annotations/')
+
+
+@pytest.mark.parametrize('path', REAL)
+def test_real_recipes_draw_per_rank_random_numbers(path):
+    cfg = Config.fromfile(ROOT / path)
+    assert cfg.randomness.diff_rank_seed is True
+    assert dict(type='IterationSeedHook') in cfg.custom_hooks
+
+
 def test_bfloat16_autocast_training_step_of_the_v3det_faster_rcnn():
     """The CPU-sized V3Det Faster R-CNN trains under bfloat16 autocast:
     autocast reaches the neck and every parameter gets a finite gradient."""

@@ -29,10 +29,22 @@ from mmengine.registry import HOOKS
 
 @HOOKS.register_module()
 class DumpRankStateHook(Hook):
+    """Saves this rank's parameters and the SE-dropout masks of each
+    iteration (layer4.0's excitation dropout, 512 channels) after the
+    run."""
+
+    def before_run(self, runner):
+        self.masks = []
+        dropout = runner.model.module.backbone.layer4[0].se.excitation[3]
+        dropout.register_forward_hook(
+            lambda module, args, out: self.masks.append(
+                (out == 0) & (args[0] != 0)) if module.training else None)
+
     def after_run(self, runner):
         torch.save(dict(wrapper=type(runner.model).__name__,
                         world_size=get_world_size(),
-                        params=dict(runner.model.module.named_parameters())),
+                        params=dict(runner.model.module.named_parameters()),
+                        masks=self.masks),
                    f'{runner.work_dir}/rank{get_rank()}.pth')
 '''
 
@@ -61,7 +73,7 @@ def config(tmp_path_factory):
             batch_size=1, num_workers=0, persistent_workers=False,
             dataset=dict(dataset=dict(data_root=data_root)))
         train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
-                         max_iters=3, val_interval=3)
+                         max_iters=4, val_interval=4)
         val_cfg = None
         val_dataloader = None
         val_evaluator = None
@@ -72,7 +84,7 @@ def config(tmp_path_factory):
             ann_file=data_root + 'annotations/lvis_v1_val.json')
         param_scheduler = []
         default_hooks = dict(logger=dict(interval=1),
-                             checkpoint=dict(by_epoch=False, interval=3))
+                             checkpoint=dict(by_epoch=False, interval=2))
         log_processor = dict(by_epoch=False, window_size=1)
         custom_hooks = [dict(type='IterationSeedHook'),
                         dict(type='DumpRankStateHook')]
@@ -82,10 +94,10 @@ def config(tmp_path_factory):
     return path
 
 
-def launch(launcher, config, work_dir):
+def launch(launcher, config, work_dir, *train_args):
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
                PYTHONPATH=f'{config.parent}{os.pathsep}{ROOT}')
-    args = [str(config), '--work-dir', str(work_dir)]
+    args = [str(config), '--work-dir', str(work_dir), *train_args]
     port = free_port()
     if launcher == 'pytorch':
         return [subprocess.run(
@@ -119,10 +131,36 @@ def test_two_cpu_processes_train_in_lockstep(launcher, config, tmp_path):
         assert torch.equal(value, ranks[1]['params'][key]), key
     scalars = next(work_dir.glob('*/vis_data/scalars.json'))
     records = [json.loads(line) for line in scalars.read_text().splitlines()]
-    assert [r['iter'] for r in records] == [1, 2, 3]
+    assert [r['iter'] for r in records] == [1, 2, 3, 4]
     for record in records:
         assert all(v == v and abs(v) < 1e4 for k, v in record.items()
                    if k.startswith('loss'))
+
+
+def test_ranks_draw_their_own_numbers_and_resume_exactly(config, tmp_path):
+    """The recipes' randomness.diff_rank_seed: each rank draws its own SE
+    dropout masks in every iteration, and a 2-process run resumed from
+    its iteration-2 checkpoint ends with the uninterrupted run's weights."""
+    full, resumed = tmp_path / 'full', tmp_path / 'resumed'
+    # augmentations in a data worker, which mmengine seeds per rank and
+    # the resumed loop replays (IterationSeedHook's docstring)
+    workers = ['--cfg-options', 'train_dataloader.num_workers=1']
+    for result in launch('pytorch', config, full, *workers):
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    for result in launch('pytorch', config, resumed, '--resume',
+                         str(full / 'iter_2.pth'), *workers):
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    ranks = [torch.load(full / f'rank{r}.pth') for r in range(2)]
+    assert len(ranks[0]['masks']) == 4
+    # iteration 1: the zero-initialised norm3 gives the SE layer zeros
+    for mask0, mask1 in zip(ranks[0]['masks'][1:], ranks[1]['masks'][1:]):
+        assert mask0.any() and not torch.equal(mask0, mask1)
+    after_resume = torch.load(resumed / 'rank0.pth')
+    assert len(after_resume['masks']) == 2
+    for mask, expected in zip(after_resume['masks'], ranks[0]['masks'][2:]):
+        assert torch.equal(mask, expected)
+    for key, value in ranks[0]['params'].items():
+        assert torch.equal(after_resume['params'][key], value), key
 
 
 def test_distributed_test_collects_every_image(config, tmp_path):
@@ -133,7 +171,7 @@ def test_distributed_test_collects_every_image(config, tmp_path):
                PORT=str(free_port()),
                PYTHONPATH=f'{config.parent}{os.pathsep}{ROOT}')
     result = subprocess.run(
-        ['bash', 'tools/dist_test.sh', str(config), str(work_dir / 'iter_3.pth'),
+        ['bash', 'tools/dist_test.sh', str(config), str(work_dir / 'iter_4.pth'),
          '2', '--work-dir', str(tmp_path / 'test')],
         cwd=ROOT, env=env, capture_output=True, text=True)
     output = result.stdout + result.stderr

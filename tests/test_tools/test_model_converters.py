@@ -12,9 +12,9 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from tests.helpers.official_se_resnet import (official_forward,
-                                                  official_state_dict)
 from apa_mmdet.utils import safe_load
+from tests.helpers.official_se_resnet import (official_forward,
+                                              official_state_dict)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / 'tools' / 'model_converters' / 'aglu2apa.py'
@@ -204,3 +204,59 @@ def test_official_detector_checkpoint_loads_strictly(tmp_path):
     assert code == 0
     fresh = config_model()
     fresh.load_state_dict(safe_load(str(dst))['state_dict'], strict=True)
+
+
+R50_LVIS = 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+R101_LVIS = 'configs/lvis/mask-rcnn_se-r101-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+
+
+@pytest.fixture(scope='module')
+def official_r50_detector(tmp_path_factory):
+    """An official-format SE-R50 LVIS detector checkpoint (CARAFE mask
+    upsampling, learnable mask temperature)."""
+    state = {f'backbone.{k}': v
+             for k, v in official_state_dict(with_fc=False).items()}
+    state.update({k: v for k, v in config_model().state_dict().items()
+                  if not k.startswith('backbone.')})
+    src = tmp_path_factory.mktemp('official') / 'r50_detector.pth'
+    torch.save(dict(state_dict=state), src)
+    return src
+
+
+def test_config_option_accepts_the_matching_detector(official_r50_detector,
+                                                     tmp_path, capsys):
+    dst = tmp_path / 'r50.pth'
+    code = aglu2apa.main([str(official_r50_detector), str(dst), '--config',
+                          str(ROOT / R50_LVIS)])
+    assert code == 0, capsys.readouterr().err
+    assert 'loads strictly into' in capsys.readouterr().out and dst.is_file()
+
+
+def test_config_option_names_every_key_of_a_wrong_config(
+        official_r50_detector, tmp_path, capsys):
+    """The R50 detector against the R101 recipe (depth, fixed mask
+    temperature, deconv instead of CARAFE): exit 1, nothing written, and
+    the keys named."""
+    dst = tmp_path / 'r101.pth'
+    code = aglu2apa.main([str(official_r50_detector), str(dst), '--config',
+                          str(ROOT / R101_LVIS)])
+    err = capsys.readouterr().err
+    assert code == 1 and not dst.exists()
+    assert 'does not fit the model of' in err and 'nothing written' in err
+    assert 'missing backbone.layer3.22.conv1.weight' in err
+    assert 'unexpected roi_head.mask_head.conv_logits.tempearture' in err
+    assert 'unexpected roi_head.mask_head.upsample.channel_compressor.weight' \
+        in err
+    assert 'missing roi_head.mask_head.upsample.weight' in err
+
+
+def test_config_option_checks_imagenet_weights_against_the_backbone(
+        tmp_path, capsys):
+    src = tmp_path / 'official.pth'
+    official_imagenet_file(src, seed=3)
+    assert aglu2apa.main([str(src), str(tmp_path / 'ok.pth'), '--config',
+                          str(ROOT / R50_LVIS)]) == 0
+    code = aglu2apa.main([str(src), str(tmp_path / 'bad.pth'), '--config',
+                          str(ROOT / R101_LVIS)])
+    assert code == 1
+    assert 'does not fit the backbone of' in capsys.readouterr().err

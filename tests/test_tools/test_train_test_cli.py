@@ -1,6 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """mmdet's train/test CLIs on generated LVIS data, end to end."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -12,8 +13,8 @@ import pytest
 import torch
 
 from apa_mmdet.datasets.synthetic import generate_lvis
-from tests.helpers.configs import CONFIG_ROOT
 from apa_mmdet.utils import safe_load
+from tests.helpers.configs import CONFIG_ROOT
 
 ROOT = CONFIG_ROOT.parent
 TINY = CONFIG_ROOT / 'synthetic' / 'mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
@@ -135,3 +136,32 @@ def test_resume_repeats_the_uninterrupted_run_exactly(data_root, tmp_path):
     assert final[0].keys() == final[1].keys()
     for key in final[0]:
         assert torch.equal(final[0][key], final[1][key]), key
+
+
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_launchers_run_the_projects_venv_by_default(script, tmp_path):
+    """Without PYTHON, the launchers use .venv/bin/python (which has the
+    stack), not whichever ``python`` comes first on the PATH."""
+    venv_python = ROOT / '.venv' / 'bin' / 'python'
+    if not venv_python.exists():
+        pytest.skip('no .venv in this checkout')
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\necho wrong python >&2; exit 3\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHON'}
+    env['PATH'] = f'{tmp_path}{os.pathsep}{env["PATH"]}'
+    args = [str(TINY), '1'] if script == 'dist_train.sh' else [
+        str(TINY), 'none.pth', '1']
+    result = subprocess.run(['bash', f'tools/{script}', *args, '--help'],
+                            cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'usage:' in result.stdout and 'wrong python' not in result.stderr
+
+
+def test_slurm_scripts_take_mmdets_arguments():
+    for script in ('slurm_train.sh', 'slurm_test.sh', 'slurm_run.sh'):
+        assert subprocess.run(['bash', '-n', f'tools/{script}'],
+                              cwd=ROOT).returncode == 0
+    text = (ROOT / 'tools' / 'slurm_test.sh').read_text()
+    assert 'PARTITION JOB_NAME CONFIG CHECKPOINT' in text

@@ -1,7 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """Convert an official APA (kostas1515/AGLU) checkpoint for apa_mmdet.
 
-Usage: ``python tools/model_converters/aglu2apa.py SRC DST``
+Usage: ``python tools/model_converters/aglu2apa.py SRC DST [--config CONFIG]``
 
 SRC is an official SE-ResNet (APA or plain SE) ImageNet checkpoint (bare
 backbone keys, possibly under ``module.`` and/or wrapped in ``state_dict``/
@@ -11,7 +11,12 @@ backbone keys, possibly under ``module.`` and/or wrapped in ``state_dict``/
 for ``backbone.init_cfg=dict(type='Pretrained', checkpoint=DST)``, detector
 ones full keys for ``load_from``. SRC is read with ``weights_only=True``.
 Exit status 1 (and every offending key named) when SRC is not a checkpoint
-or its backbone does not match an SE-ResNet-50/101/152 key for key.
+or its backbone does not match an SE-ResNet-50/101/152 key for key. With
+``--config``, the result must also load strictly into that config's model
+(detector checkpoints) or its backbone (ImageNet ones): otherwise every
+missing and unexpected key and every shape mismatch is named, nothing is
+written and the exit status is 1 (e.g. an R50 detector, with CARAFE and a
+learnable mask temperature, against the R101 config).
 """
 import argparse
 import sys
@@ -19,15 +24,29 @@ import sys
 import torch
 
 from apa_mmdet.converters import (OFFICIAL_SAFE_GLOBALS, ConversionError,
-                                  convert_official)
-from apa_mmdet.utils import UnsafeCheckpointError, safe_load
+                                  convert_official, key_mismatches)
+from apa_mmdet.utils import (UnsafeCheckpointError, safe_load,
+                             without_file_reads)
 from apa_mmdet.version import __version__
+
+
+def config_mismatches(state_dict: dict, kind: str, config: str) -> list:
+    """What keeps ``state_dict`` from loading strictly into ``config``'s
+    model (a detector checkpoint) or its backbone (an ImageNet one)."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    model = MODELS.build(
+        without_file_reads(Config.fromfile(config).model.to_dict()))
+    target = model if kind == 'detector' else model.backbone
+    return key_mismatches(state_dict, target.state_dict())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='official checkpoint')
     parser.add_argument('dst', help='output mmengine checkpoint')
+    parser.add_argument('--config', help='check that the result loads '
+                        "strictly into this config's model")
     args = parser.parse_args(argv)
     try:
         checkpoint = safe_load(
@@ -46,6 +65,15 @@ def main(argv=None) -> int:
         sys.stderr.write(f'aglu2apa: {args.src}: {err}\n')
         return 1
     cfg = report['backbone_cfg']
+    if args.config:
+        problems = config_mismatches(state_dict, report['kind'], args.config)
+        if problems:
+            target = 'model' if report['kind'] == 'detector' else 'backbone'
+            sys.stderr.write(
+                f'aglu2apa: {args.src} does not fit the {target} of '
+                f'{args.config} ({len(problems)} problems; nothing '
+                'written):\n' + ''.join(f'  {p}\n' for p in problems))
+            return 1
     torch.save(
         dict(
             state_dict=state_dict,
@@ -62,6 +90,8 @@ def main(argv=None) -> int:
     if report['unmapped']:
         lines.append('not mapped (outside backbone/neck/rpn_head/roi_head), '
                      f'left out: {", ".join(report["unmapped"])}')
+    if args.config:
+        lines.append(f'loads strictly into {args.config}')
     if report['low_lambda']:
         lines.append(
             'λ below the 1e-4 floor (used as 1e-4, the Gumbel limit): '

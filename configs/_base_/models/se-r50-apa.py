@@ -19,7 +19,9 @@ apa_backbone = dict(
         dropout=0.1,
         act_cfg=(dict(type='ReLU'), dict(type='APA'))),
     # the official ImageNet APA SE-R50, converted with
-    # tools/model_converters/aglu2apa.py (see configs/lvis/README.md)
+    # tools/model_converters/aglu2apa.py (see configs/lvis/README.md), in
+    # CHECKPOINT_ROOT (default checkpoints/)
     init_cfg=dict(
         type='Pretrained',
-        checkpoint='checkpoints/se-r50-apa_in1k_aglu2apa.pth'))
+        checkpoint='{{$CHECKPOINT_ROOT:checkpoints/}}'
+        'se-r50-apa_in1k_aglu2apa.pth'))
