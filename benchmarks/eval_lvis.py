@@ -2,25 +2,30 @@
 """LVIS evaluation: mmdet's LVISMetric (lvis-api) vs FastLVISMetric.
 
 Generates a long-tailed LVIS-format validation set (default 500 images,
-100 categories with r/c/f groups, neg/not-exhaustive ids) and a fixed,
+100 categories; r/c/f groups in LVIS v1's proportions, 337/461/405 of
+1,203; neg/not-exhaustive ids) and a fixed,
 seeded set of detections (ground truth with wrong labels and jitter plus
 random boxes, ``--dets`` per image, masks included). The random boxes are
 labelled with any category (``--labels any``: most are of categories that
 LVIS does not evaluate on their image, which both backends ignore) or only
 with the image's evaluated ones, its ground-truth and negative categories
 (``--labels evaluated``: every detection is matched). For bbox and for segm,
-each backend runs the whole metric, ``process`` (keeping the predictions,
-mask RLE encoding) + ``evaluate``, in a fresh process so that its peak RSS
-is its own; runs alternate between backends and the medians are compared.
-Prints a table, the speed-ups and every metric of both side by side with the
-largest difference.
+each backend runs the whole metric as mmdet runs it, ``process`` (keeping
+the predictions, mask RLE encoding) + ``evaluate``, in a fresh process so
+that its peak RSS is its own (detections are generated one image at a time
+and not counted); runs alternate between backends and the medians are
+compared. Prints a table (time, peak RSS and what the metric adds to the
+process's resident memory, the size of what rank 0 would gather), the
+speed-ups and every metric of both side by side with the largest
+difference; with several ``--images`` sizes, how each scales.
 
-Usage: ``python -m benchmarks.eval_lvis [--images 500] [--dets 100]
-[--labels any|evaluated]
-[--repeats 3]``
+Usage: ``python -m benchmarks.eval_lvis [--images 500 [N ...]]
+[--classes 100] [--dets 100] [--labels any|evaluated] [--repeats 3]``;
+LVIS scale: ``--images 1000 5000 --classes 1203 --dets 300 --repeats 1``.
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -78,32 +83,63 @@ def detections(ann_file: str, dets_per_image: int, labels: str, seed: int):
         yield sample
 
 
+def rss_mb() -> float:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
 def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
            iou_type: str) -> dict:
+    import pickle
+
     from mmdet.evaluation import LVISMetric
 
     from apa_mmdet.evaluation import FastLVISMetric
     cls = LVISMetric if backend == 'LVISMetric' else FastLVISMetric
-    samples = list(detections(ann_file, dets_per_image, labels, seed=0))
+    baseline = rss_mb()
+    process_seconds, count = 0., 0
     start = time.perf_counter()
     metric = cls(ann_file=ann_file, metric=iou_type)
     metric.dataset_meta = dict(classes=None)
-    for sample in samples:
+    process_seconds += time.perf_counter() - start  # LVISMetric loads here
+    for sample in detections(ann_file, dets_per_image, labels, seed=0):
+        t0 = time.perf_counter()
         metric.process({}, [sample])
-    processed = time.perf_counter()
-    results = metric.evaluate(size=len(samples))
-    end = time.perf_counter()
+        process_seconds += time.perf_counter() - t0
+        count += 1
+    gathered_mb = len(pickle.dumps(metric.results, protocol=4)) / 2**20
+    t0 = time.perf_counter()
+    results = metric.evaluate(size=count)
+    evaluate_seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(
-        seconds=end - start,
-        process_seconds=processed - start,
-        evaluate_seconds=end - processed,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        metrics=results)
+        seconds=process_seconds + evaluate_seconds,
+        process_seconds=process_seconds,
+        evaluate_seconds=evaluate_seconds,
+        peak_rss_mb=peak, added_rss_mb=peak - baseline,
+        gathered_mb=gathered_mb, metrics=results)
+
+
+def lvis_frequency_groups(ann_file: str) -> None:
+    """Rewrite the categories' r/c/f groups in LVIS v1's proportions
+    (337 rare, 461 common, 405 frequent of 1,203), by training image
+    count."""
+    with open(ann_file) as f:
+        dataset = json.load(f)
+    categories = sorted(dataset['categories'],
+                        key=lambda c: (c['image_count'], c['id']))
+    rare = round(len(categories) * 337 / 1203)
+    common = round(len(categories) * 461 / 1203)
+    for rank, category in enumerate(categories):
+        category['frequency'] = ('r' if rank < rare else
+                                 'c' if rank < rare + common else 'f')
+    with open(ann_file, 'w') as f:
+        json.dump(dataset, f)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--images', type=int, default=500)
+    parser.add_argument('--images', type=int, nargs='+', default=[500])
     parser.add_argument('--classes', type=int, default=100)
     parser.add_argument('--dets', type=int, default=100)
     parser.add_argument('--labels', choices=['any', 'evaluated'],
@@ -120,59 +156,95 @@ def main():
                          '\n')
         return
     from apa_mmdet.datasets.synthetic import generate_lvis
-    with tempfile.TemporaryDirectory() as root:
-        ann_file = generate_lvis(
-            root, num_classes=args.classes, num_train=args.classes,
-            num_val=args.images, image_size=128, seed=0)['val']
-        for iou_type in IOU_TYPES:
-            runs = {b: [] for b in BACKENDS}
-            for _ in range(args.repeats):
-                for backend in BACKENDS:  # interleaved: A B A B ...
-                    out = subprocess.run(
-                        worker_command(__spec__.name, '--worker', backend,
-                                       '--ann-file', ann_file, '--dets',
-                                       str(args.dets), '--labels',
-                                       args.labels, '--iou-type', iou_type),
-                        check=True, capture_output=True, text=True,
-                        cwd=ROOT).stdout
-                    runs[backend].append(
-                        json.loads(out.strip().splitlines()[-1]))
-            report(args, iou_type, runs)
+    scaling = {}
+    for images in args.images:
+        with tempfile.TemporaryDirectory() as root:
+            ann_file = generate_lvis(
+                root, num_classes=args.classes, num_train=args.classes,
+                num_val=images, image_size=128, seed=0)['val']
+            lvis_frequency_groups(ann_file)
+            for iou_type in IOU_TYPES:
+                runs = {b: [] for b in BACKENDS}
+                for _ in range(args.repeats):
+                    for backend in BACKENDS:  # interleaved: A B A B ...
+                        out = subprocess.run(
+                            worker_command(
+                                __spec__.name, '--worker', backend,
+                                '--ann-file', ann_file, '--dets',
+                                str(args.dets), '--labels', args.labels,
+                                '--iou-type', iou_type),
+                            check=True, capture_output=True, text=True,
+                            cwd=ROOT).stdout
+                        runs[backend].append(
+                            json.loads(out.strip().splitlines()[-1]))
+                scaling[images, iou_type] = report(args, images, iou_type,
+                                                   runs)
+    if len(args.images) > 1:
+        report_scaling(scaling)
 
 
-def report(args, iou_type, runs):
+def report(args, images, iou_type, runs) -> dict:
+    """Print one table; returns the medians per backend."""
     sys.stdout.write(
-        f'\nLVIS {iou_type} evaluation, {args.images} images x {args.dets} '
+        f'\nLVIS {iou_type} evaluation, {images} images x {args.dets} '
         f'detections (labels: {args.labels}), {args.classes} categories, '
         f'{args.repeats} interleaved runs per backend (fresh process each)'
         '\n\n')
     sys.stdout.write(
         f'{"backend":16}{"total s":>9}{"process s":>11}{"evaluate s":>12}'
-        f'{"evaluate runs s":>22}{"peak RSS MB":>13}\n')
+        f'{"evaluate runs s":>22}{"peak RSS MB":>13}{"added MB":>10}'
+        f'{"gathered MB":>13}\n')
     median = {}
     for backend, results in runs.items():
         median[backend] = {
             k: statistics.median(r[k] for r in results)
             for k in ('seconds', 'process_seconds', 'evaluate_seconds')
         }
-        rss = max(r['peak_rss_mb'] for r in results)
+        median[backend].update(
+            {k: max(r[k] for r in results)
+             for k in ('peak_rss_mb', 'added_rss_mb', 'gathered_mb')})
         evals = ' '.join(f'{r["evaluate_seconds"]:.2f}' for r in results)
         m = median[backend]
         sys.stdout.write(
             f'{backend:16}{m["seconds"]:9.2f}{m["process_seconds"]:11.2f}'
-            f'{m["evaluate_seconds"]:12.2f}{evals:>22}{rss:13.0f}\n')
+            f'{m["evaluate_seconds"]:12.2f}{evals:>22}'
+            f'{m["peak_rss_mb"]:13.0f}{m["added_rss_mb"]:10.0f}'
+            f'{m["gathered_mb"]:13.1f}\n')
     ref, fast = median['LVISMetric'], median['FastLVISMetric']
     sys.stdout.write(
         '\nspeed-up lvis-api / fast: evaluate (load + match + accumulate) '
         f'{ref["evaluate_seconds"] / fast["evaluate_seconds"]:.2f}x, '
         f'end to end (process + evaluate) '
-        f'{ref["seconds"] / fast["seconds"]:.2f}x\n\n')
+        f'{ref["seconds"] / fast["seconds"]:.2f}x; peak RSS fast / lvis-api '
+        f'{fast["peak_rss_mb"] / ref["peak_rss_mb"]:.2f}, added '
+        f'{fast["added_rss_mb"] / ref["added_rss_mb"]:.2f}\n\n')
     ref, fast = (runs[b][0]['metrics'] for b in BACKENDS)
     sys.stdout.write(f'{"metric":22}{"lvis-api":>10}{"fast":>10}\n')
     for key in ref:
         sys.stdout.write(f'{key:22}{ref[key]:10.3f}{fast[key]:10.3f}\n')
     diff = max(abs(ref[k] - fast[k]) for k in ref)
     sys.stdout.write(f'max |difference| over all metrics: {diff:.2e}\n')
+    return median
+
+
+def report_scaling(scaling: dict) -> None:
+    """How time and memory grow with the number of images."""
+    sizes = sorted({images for images, _ in scaling})
+    sys.stdout.write(f'\nscaling from {sizes[0]} to {sizes[-1]} images '
+                     f'(x{sizes[-1] / sizes[0]:.1f}): ratio of the larger '
+                     'run to the smaller\n')
+    sys.stdout.write(f'{"iou":6}{"backend":16}{"total s":>10}'
+                     f'{"peak RSS":>10}{"added RSS":>11}{"gathered":>10}\n')
+    for iou_type in IOU_TYPES:
+        for backend in BACKENDS:
+            small, large = (scaling[s, iou_type][backend]
+                            for s in (sizes[0], sizes[-1]))
+            sys.stdout.write(
+                f'{iou_type:6}{backend:16}'
+                f'{large["seconds"] / small["seconds"]:10.2f}'
+                f'{large["peak_rss_mb"] / small["peak_rss_mb"]:10.2f}'
+                f'{large["added_rss_mb"] / small["added_rss_mb"]:11.2f}'
+                f'{large["gathered_mb"] / small["gathered_mb"]:10.2f}\n')
 
 
 if __name__ == '__main__':

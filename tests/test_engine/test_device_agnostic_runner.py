@@ -2,6 +2,7 @@
 """Two gloo processes through mmengine's pytorch and slurm launchers."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -170,14 +171,27 @@ def test_distributed_test_collects_every_image(config, tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
                PORT=str(free_port()),
                PYTHONPATH=f'{config.parent}{os.pathsep}{ROOT}')
-    result = subprocess.run(
-        ['bash', 'tools/dist_test.sh', str(config), str(work_dir / 'iter_4.pth'),
-         '2', '--work-dir', str(tmp_path / 'test')],
-        cwd=ROOT, env=env, capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert 'Iter(test) [3/3]' in output  # 12 images: 2 ranks x 2 x 3
-    assert 'lvis/segm_APr' in output
+    checkpoint = str(work_dir / 'iter_4.pth')
+    fast = ['--cfg-options', 'test_evaluator.type=FastLVISMetric']
+    runs = {}
+    dist_test = ['bash', 'tools/dist_test.sh', str(config), checkpoint, '2']
+    test = [sys.executable, 'tools/test.py', str(config), checkpoint]
+    for name, command in (('LVISMetric, 2 processes', dist_test),
+                          ('FastLVISMetric, 2 processes', dist_test + fast),
+                          ('FastLVISMetric, 1 process', test + fast)):
+        work = ['--work-dir', str(tmp_path / str(len(runs)))]
+        result = subprocess.run(command + work, cwd=ROOT, env=env,
+                                capture_output=True, text=True)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-4000:]
+        if name.endswith('2 processes'):  # 12 images: 2 ranks x 2 x 3
+            assert 'Iter(test) [3/3]' in output
+        runs[name] = dict(re.findall(r'(lvis/\w+):\s+(-?[\d.]+)', output))
+    reference = runs['LVISMetric, 2 processes']
+    assert 'lvis/segm_APr' in reference
+    # rank 0 gathers every image's compact results: the same numbers
+    assert runs['FastLVISMetric, 2 processes'] == reference
+    assert runs['FastLVISMetric, 1 process'] == reference
 
 
 def test_unknown_launcher_is_named():

@@ -1,41 +1,71 @@
 # Copyright (c) apa_mmdet contributors.
-"""LVIS evaluation on faster-coco-eval's C++ core."""
+"""LVIS evaluation on faster-coco-eval's C++ core, a drop-in for mmdet's
+``LVISMetric``."""
 import contextlib
 import gc
+import itertools
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
+from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
-from mmengine.evaluator import BaseMetric
+from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 
-# faster-coco-eval's labels -> mmdet LVISMetric's keys
+# lvis-api's result names (in its order) -> faster-coco-eval's labels
 KEYS = OrderedDict(
     AP='AP_all', AP50='AP_50', AP75='AP_75', APs='AP_small',
-    APm='AP_medium', APl='AP_large', APr='APr', APc='APc', APf='APf')
+    APm='AP_medium', APl='AP_large', APr='APr', APc='APc', APf='APf',
+    **{'AR@300': 'AR_all', 'ARs@300': 'AR_small', 'ARm@300': 'AR_medium',
+       'ARl@300': 'AR_large'})
+DEFAULT_ITEMS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc',
+                 'APf')
+MAX_DETS = 300  # LVIS's limit per image, highest scores first
 
 
-def encode_masks(masks: np.ndarray) -> np.ndarray:
+def encode_masks(masks: np.ndarray) -> List[dict]:
     """COCO RLEs of binary masks (N, H, W) in one pycocotools call.
 
-    The same RLEs as mmdet's ``encode_mask_results`` (one call and two
-    copies per mask there), as an object array of N dicts. COCO RLE runs in
+    The same RLEs as mmdet's ``encode_mask_results``. COCO RLE runs in
     column-major order: OpenCV's SIMD transpose makes that copy (4-5x
     faster than NumPy's strided one).
     """
-    rles = np.empty(len(masks), dtype=object)
-    if len(masks):
-        masks = np.ascontiguousarray(masks.view(np.uint8) if masks.dtype ==
-                                     bool else masks.astype(np.uint8))
-        columns = np.empty((masks.shape[0], masks.shape[2], masks.shape[1]),
-                           np.uint8)
-        for mask, transposed in zip(masks, columns):
-            cv2.transpose(mask, transposed)
-        rles[:] = mask_util.encode(columns.transpose(2, 1, 0))
-    return rles
+    if not len(masks):
+        return []
+    masks = np.ascontiguousarray(masks.view(np.uint8) if masks.dtype ==
+                                 bool else masks.astype(np.uint8))
+    columns = np.empty((masks.shape[0], masks.shape[2], masks.shape[1]),
+                       np.uint8)
+    for mask, transposed in zip(masks, columns):
+        cv2.transpose(mask, transposed)
+    return mask_util.encode(columns.transpose(2, 1, 0))
+
+
+class PackedRLEs:
+    """One image's mask RLEs as two arrays: every ``counts`` string joined
+    in one bytes buffer and its end offsets. Pickles (for the gather on
+    rank 0) as two buffers instead of a dict per mask.
+
+    Args:
+        rles (list[dict]): COCO RLEs of one image, all of one size.
+    """
+
+    def __init__(self, rles: Sequence[dict]) -> None:
+        self.size = tuple(rles[0]['size']) if len(rles) else (0, 0)
+        counts = [rle['counts'] for rle in rles]
+        self.ends = np.cumsum([len(c) for c in counts], dtype=np.int64)
+        self.buffer = b''.join(counts)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, index: int) -> dict:
+        start = int(self.ends[index - 1]) if index else 0
+        return dict(size=list(self.size),
+                    counts=self.buffer[start:int(self.ends[index])])
 
 
 @contextlib.contextmanager
@@ -56,68 +86,90 @@ def cyclic_gc_paused():
 
 
 @METRICS.register_module()
-class FastLVISMetric(BaseMetric):
-    """LVIS AP, APr, APc, APf from faster-coco-eval (``lvis_style=True``).
+class FastLVISMetric(LVISMetric):
+    """mmdet's ``LVISMetric`` with bbox and segm scored by faster-coco-eval.
 
-    A drop-in for mmdet's ``LVISMetric`` (bbox and segm): it reports the same
-    ``lvis/{bbox,segm}_{AP,AP50,AP75,APs,APm,APl,APr,APc,APf}`` values as
-    lvis-api on the same detections (federated rules: ``neg_category_ids``,
-    ``not_exhaustive_category_ids``, at most ``max_dets`` detections per
-    image), computed by a C++ core and without writing result files::
+    The same arguments, defaults and results as ``LVISMetric`` (its
+    subclass): ``lvis/{bbox,segm}_{AP,AP50,AP75,APs,APm,APl,APr,APc,APf}``
+    as lvis-api computes them on the same detections (federated rules:
+    ``neg_category_ids``, ``not_exhaustive_category_ids``, at most 300
+    detections per image), ``classwise`` and ``metric_items`` included,
+    computed by a C++ core (result files only where ``outfile_prefix``
+    asks for them, as mmdet writes them). What lvis-api's own machinery
+    does differently runs there unchanged: ``proposal`` and
+    ``proposal_fast``, ``format_only``, and ``ann_file=None`` (ground truth
+    from the data samples). Per image it keeps compact arrays (boxes,
+    scores, labels; masks as :class:`PackedRLEs`), which is also what rank
+    0 gathers from the others. In a child of an LVIS config::
 
-        val_evaluator = dict(type='FastLVISMetric',
-                             ann_file='data/lvis_v1/annotations/lvis_v1_val.json')
+        val_evaluator = dict(type='FastLVISMetric')
+        test_evaluator = val_evaluator
 
-    Args:
-        ann_file (str): LVIS-format ground truth.
-        metric (str | Sequence[str]): 'bbox' and/or 'segm'.
-            Defaults to ('bbox', 'segm').
-        max_dets (int): Detections kept per image, highest scores first, as
-            lvis-api does. Defaults to 300.
-        collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
-        prefix (str, optional): Defaults to 'lvis'.
+    Args: as ``mmdet.evaluation.LVISMetric``.
     """
-    default_prefix = 'lvis'
 
     def __init__(self,
-                 ann_file: str,
-                 metric: Union[str, Sequence[str]] = ('bbox', 'segm'),
-                 max_dets: int = 300,
+                 ann_file: Optional[str] = None,
+                 metric: Union[str, List[str]] = 'bbox',
+                 classwise: bool = False,
+                 proposal_nums: Sequence[int] = (100, 300, 1000),
+                 iou_thrs: Optional[Union[float, Sequence[float]]] = None,
+                 metric_items: Optional[Sequence[str]] = None,
+                 format_only: bool = False,
+                 outfile_prefix: Optional[str] = None,
                  collect_device: str = 'cpu',
-                 prefix: str = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
-        self.metrics = [metric] if isinstance(metric, str) else list(metric)
-        for name in self.metrics:
-            if name not in ('bbox', 'segm'):
-                raise KeyError(f"FastLVISMetric computes 'bbox' and 'segm', "
-                               f'got {name!r}')
+                 prefix: Optional[str] = None,
+                 file_client_args: dict = None,
+                 backend_args: dict = None) -> None:
+        # LVISMetric checks every argument; its lvis-api ground truth is
+        # loaded here only when a metric needs it
+        super().__init__(
+            ann_file=None, metric=metric, classwise=classwise,
+            proposal_nums=proposal_nums, iou_thrs=iou_thrs,
+            metric_items=metric_items, format_only=format_only,
+            outfile_prefix=outfile_prefix, collect_device=collect_device,
+            prefix=prefix, file_client_args=file_client_args,
+            backend_args=backend_args)
         self.ann_file = ann_file
-        self.max_dets = max_dets
         self._gt = None
         self._evaluated = None
 
+    def _lvis_api_handles_all(self) -> bool:
+        """Whether lvis-api's path computes everything (no fast part)."""
+        return self.format_only or self.ann_file is None
+
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Keep each image's top ``max_dets`` predictions (masks as RLE)."""
+        """Keep each image's predictions as arrays (masks as
+        :class:`PackedRLEs`), with the ground truth where lvis-api's path
+        needs it (``format_only``, no ``ann_file``)."""
+        whole = self._lvis_api_handles_all()
         for sample in data_samples:
             pred = sample['pred_instances']
-            keep = np.argsort(-pred['scores'].cpu().numpy(),
-                              kind='stable')[:self.max_dets]
             result = dict(
                 img_id=sample['img_id'],
-                bboxes=pred['bboxes'].cpu().numpy()[keep],
-                scores=pred['scores'].cpu().numpy()[keep],
-                labels=pred['labels'].cpu().numpy()[keep])
-            if 'segm' in self.metrics:
-                # one object array per image: mmengine's result collection
-                # would otherwise walk every RLE dict
-                result['masks'] = encode_masks(
-                    pred['masks'].detach().cpu().numpy())[keep]
+                bboxes=pred['bboxes'].cpu().numpy(),
+                scores=pred['scores'].cpu().numpy(),
+                labels=pred['labels'].cpu().numpy().astype(np.int64))
+            if 'masks' in pred:
+                result['masks'] = PackedRLEs(encode_masks(
+                    pred['masks'].detach().cpu().numpy()))
+            if 'mask_scores' in pred:
+                result['mask_scores'] = pred['mask_scores'].cpu().numpy()
+            if whole:
+                result['gt'] = dict(
+                    width=sample['ori_shape'][1],
+                    height=sample['ori_shape'][0], img_id=sample['img_id'])
+                if self.ann_file is None:
+                    result['gt']['anns'] = sample['instances']
             self.results.append(result)
 
     def _ground_truth(self):
+        """faster-coco-eval's view of ``ann_file`` (loaded once)."""
         if self._gt is None:
             from faster_coco_eval import COCO
-            self._gt = COCO(self.ann_file, print_function=lambda *a: None)
+            with get_local_path(self.ann_file,
+                                backend_args=self.backend_args) as path:
+                self._gt = COCO(path, print_function=lambda *a: None)
         return self._gt
 
     def _evaluated_categories(self) -> Dict[int, np.ndarray]:
@@ -136,61 +188,132 @@ class FastLVISMetric(BaseMetric):
 
     def _detections(self, results: List[dict], iou_type: str,
                     cat_ids: np.ndarray, evaluated_only: bool) -> List[dict]:
-        """COCO-style detection dicts. segm ones carry the box too, as mmdet
-        writes them, so area ranges use the box area as with lvis-api.
+        """COCO-style detection dicts, as mmdet writes them: segm ones
+        carry the box too (area ranges use the box area, as with lvis-api)
+        and ``mask_scores`` where the detector gives them.
 
-        With ``evaluated_only``, detections of categories that LVIS does not
-        evaluate on their image are left out: lvis-api and faster-coco-eval
-        ignore them after the per-image ``max_dets`` cut (done in
-        ``process``).
+        Per image the 300 highest scores count, as lvis-api cuts them
+        (stable order among equal scores). With ``evaluated_only``,
+        detections of categories that LVIS does not evaluate on their image
+        are then left out: lvis-api and faster-coco-eval ignore them.
         """
         evaluated = self._evaluated_categories() if evaluated_only else {}
         dets = []
         for res in results:
             image_id = res['img_id']
-            categories = cat_ids[res['labels']]
-            keep = (np.isin(categories, evaluated[image_id])
-                    if image_id in evaluated else slice(None))
+            scores = res['mask_scores'] if (
+                iou_type == 'segm' and 'mask_scores' in res) else res['scores']
+            keep = np.argsort(-scores, kind='stable')[:MAX_DETS]
+            categories = cat_ids[res['labels'][keep]]
+            if image_id in evaluated:
+                inside = np.isin(categories, evaluated[image_id])
+                keep, categories = keep[inside], categories[inside]
             boxes = res['bboxes'][keep].astype(np.float64)
             boxes[:, 2:] -= boxes[:, :2]
-            rows = zip(categories[keep].tolist(),
-                       res['scores'][keep].astype(np.float64).tolist(),
+            rows = zip(categories.tolist(),
+                       scores[keep].astype(np.float64).tolist(),
                        boxes.tolist())
             if iou_type == 'bbox':
                 dets += [dict(image_id=image_id, category_id=c, score=s,
                               bbox=b) for c, s, b in rows]
             else:
+                masks = res['masks']
                 dets += [dict(image_id=image_id, category_id=c, score=s,
-                              bbox=b, segmentation=m)
-                         for (c, s, b), m in zip(rows, res['masks'][keep])]
+                              bbox=b, segmentation=masks[i])
+                         for (c, s, b), i in zip(rows, keep)]
         return dets
 
+    def _lvis_api_format(self, results: List[dict]) -> List[tuple]:
+        """``results`` as ``LVISMetric.process`` keeps them."""
+        formatted = []
+        for res in results:
+            pred = {k: v for k, v in res.items() if k != 'gt'}
+            if 'masks' in pred:
+                pred['masks'] = [pred['masks'][i]
+                                 for i in range(len(pred['masks']))]
+            gt = res.get('gt', dict(img_id=res['img_id']))
+            formatted.append((gt, pred))
+        return formatted
+
+    def _lvis_api_metrics(self, results: List[dict],
+                          metrics: List[str]) -> Dict[str, float]:
+        """``LVISMetric.compute_metrics`` for ``metrics`` (lvis-api)."""
+        if self._lvis_api is None and self.ann_file is not None:
+            from lvis import LVIS
+            with get_local_path(self.ann_file,
+                                backend_args=self.backend_args) as path:
+                self._lvis_api = LVIS(path)
+        all_metrics, self.metrics = self.metrics, metrics
+        try:
+            return super().compute_metrics(self._lvis_api_format(results))
+        finally:
+            self.metrics = all_metrics
+
+    def _classwise_table(self, evaluator, gt, cat_ids: np.ndarray,
+                         eval_results: dict) -> None:
+        """Per-category AP (all areas, 300 detections) into
+        ``eval_results`` as ``{name}_precision``, logged as a table."""
+        precisions = evaluator.eval['precision']  # (T, R, K, A, M)
+        rows = []
+        for index, cat_id in enumerate(cat_ids):
+            name = gt.cats[int(cat_id)]['name']
+            precision = precisions[:, :, index, 0, -1]
+            precision = precision[precision > -1]
+            ap = np.mean(precision) if precision.size else float('nan')
+            rows.append((f'{name}', f'{float(ap):0.3f}'))
+            eval_results[f'{name}_precision'] = round(ap, 3)
+        from terminaltables import AsciiTable
+        columns = min(6, len(rows) * 2)
+        flat = list(itertools.chain(*rows))
+        table = [['category', 'AP'] * (columns // 2)]
+        table += list(itertools.zip_longest(
+            *[flat[i::columns] for i in range(columns)]))
+        MMLogger.get_current_instance().info('\n' + AsciiTable(table).table)
+
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """bbox and segm from faster-coco-eval, the rest from lvis-api, in
+        the order of ``metric``; as ``LVISMetric``, an empty set of
+        detections ends the evaluation with what was computed so far."""
+        if self._lvis_api_handles_all():
+            return self._lvis_api_metrics(results, self.metrics)
         from faster_coco_eval import COCOeval_faster
         logger = MMLogger.get_current_instance()
         gt = self._ground_truth()
         # mmdet's LVIS datasets label categories in file order
         cat_ids = np.array([c['id'] for c in gt.dataset['categories']])
-        metrics = OrderedDict()
-        for iou_type in self.metrics:
+        if self.outfile_prefix is not None:
+            self.cat_ids = cat_ids.tolist()
+            self.results2json([pred for _, pred in self._lvis_api_format(
+                results)], self.outfile_prefix)
+        items = self.metric_items or DEFAULT_ITEMS
+        eval_results = OrderedDict()
+        for metric in self.metrics:
+            if metric not in ('bbox', 'segm'):
+                eval_results.update(self._lvis_api_metrics(results, [metric]))
+                continue
+            logger.info(f'Evaluating {metric}...')
             with cyclic_gc_paused():
                 # all of them when none is evaluated: the metrics are then
                 # lvis-api's for detections that match nothing
-                dets = (self._detections(results, iou_type, cat_ids, True)
-                        or self._detections(results, iou_type, cat_ids, False))
+                dets = (self._detections(results, metric, cat_ids, True)
+                        or self._detections(results, metric, cat_ids, False))
                 if not dets:
                     logger.info('The testing results of the whole dataset '
                                 'is empty.')
                     break
                 evaluator = COCOeval_faster(
-                    gt, gt.loadRes(dets), iou_type, lvis_style=True,
+                    gt, gt.loadRes(dets), metric, lvis_style=True,
                     print_function=logger.info)
-                evaluator.params.maxDets = [self.max_dets]
+                evaluator.params.maxDets = [MAX_DETS]
                 evaluator.evaluate()
                 evaluator.accumulate()
                 evaluator.summarize()
                 stats = evaluator.stats_as_dict
+            if self.classwise:
+                self._classwise_table(evaluator, gt, cat_ids, eval_results)
             for key, label in KEYS.items():
-                # rounded as mmdet's LVISMetric does
-                metrics[f'{iou_type}_{key}'] = float(f'{stats[label]:.3f}')
-        return metrics
+                if key in items:
+                    # rounded as mmdet's LVISMetric does
+                    eval_results[f'{metric}_{key}'] = float(
+                        f'{stats[label]:.3f}')
+        return eval_results
