@@ -21,7 +21,8 @@ difference; with several ``--images`` sizes, how each scales.
 
 Usage: ``python -m benchmarks.eval_lvis [--images 500 [N ...]]
 [--classes 100] [--dets 100] [--labels any|evaluated] [--repeats 3]``;
-LVIS scale: ``--images 1000 5000 --classes 1203 --dets 300 --repeats 1``.
+LVIS scale: ``--images 1250 5000 --classes 1203 --dets 300 --repeats 1``
+(every category needs a validation image, so at least 1,203 images).
 """
 import argparse
 import json
@@ -61,7 +62,9 @@ def detections(ann_file: str, dets_per_image: int, labels: str, seed: int):
     every_label = np.arange(len(dataset['categories']))
     rng = np.random.default_rng(seed)
     for sample in ground_truth_predictions(ann_file, 0.2, seed):
-        pred = sample['pred_instances']
+        # a new dict each: the list holds the small ground-truth tensors
+        # only, never an image's 300 generated masks
+        pred = dict(sample['pred_instances'])
         h, w = sample['ori_shape']
         extra = dets_per_image - len(pred['scores'])
         xy = rng.uniform(0, [w - 8, h - 8], (extra, 2))
@@ -80,7 +83,7 @@ def detections(ann_file: str, dets_per_image: int, labels: str, seed: int):
             pred['labels'], torch.from_numpy(rng.choice(pool, extra))])
         pred['scores'] = torch.from_numpy(
             rng.random(dets_per_image).astype(np.float32))
-        yield sample
+        yield dict(sample, pred_instances=pred)
 
 
 def rss_mb() -> float:
@@ -89,13 +92,16 @@ def rss_mb() -> float:
 
 
 def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
-           iou_type: str) -> dict:
+           iou_type: str, pinned: bool) -> dict:
     import pickle
 
     from mmdet.evaluation import LVISMetric
 
     from apa_mmdet.evaluation import FastLVISMetric
+    from apa_mmdet.utils import pin_mmap_threshold
     cls = LVISMetric if backend == 'LVISMetric' else FastLVISMetric
+    if pinned:  # as tools/test.py runs
+        assert pin_mmap_threshold()
     baseline = rss_mb()
     process_seconds, count = 0., 0
     start = time.perf_counter()
@@ -145,6 +151,9 @@ def main():
     parser.add_argument('--labels', choices=['any', 'evaluated'],
                         default='any')
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--glibc-default', action='store_true',
+                        help="leave glibc's mmap threshold dynamic (tools/"
+                        'test.py pins it; see apa_mmdet.utils.memory)')
     parser.add_argument('--worker', choices=BACKENDS)
     parser.add_argument('--ann-file')
     parser.add_argument('--iou-type', choices=IOU_TYPES)
@@ -152,7 +161,7 @@ def main():
     if args.worker:
         sys.stdout.write(json.dumps(
             worker(args.worker, args.ann_file, args.dets, args.labels,
-                   args.iou_type)) +
+                   args.iou_type, not args.glibc_default)) +
                          '\n')
         return
     from apa_mmdet.datasets.synthetic import generate_lvis
@@ -172,7 +181,9 @@ def main():
                                 __spec__.name, '--worker', backend,
                                 '--ann-file', ann_file, '--dets',
                                 str(args.dets), '--labels', args.labels,
-                                '--iou-type', iou_type),
+                                '--iou-type', iou_type,
+                                *(['--glibc-default']
+                                  if args.glibc_default else [])),
                             check=True, capture_output=True, text=True,
                             cwd=ROOT).stdout
                         runs[backend].append(

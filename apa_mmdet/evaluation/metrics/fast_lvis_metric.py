@@ -24,6 +24,47 @@ KEYS = OrderedDict(
 DEFAULT_ITEMS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc',
                  'APf')
 MAX_DETS = 300  # LVIS's limit per image, highest scores first
+# categories matched and accumulated at a time: the matching state grows
+# with categories x images, so LVIS v1 val runs in ~10 rounds
+CATEGORIES_PER_ROUND = 128
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray,
+              iou_thrs: np.ndarray, area_labels: Sequence[str],
+              frequencies: np.ndarray) -> Dict[str, float]:
+    """LVIS's summary numbers from accumulated precision (T, R, K, A) and
+    recall (T, K, A) at one ``maxDets``, by faster-coco-eval's (and
+    lvis-api's) rule: the mean over the entries > -1, else -1.
+
+    Args:
+        precision, recall: Accumulated, K categories in ``frequencies``'
+            order.
+        iou_thrs: The T IoU thresholds.
+        area_labels: The A area-range labels ('all' first).
+        frequencies: Each category's LVIS group, 'r', 'c' or 'f'.
+
+    Returns:
+        dict: faster-coco-eval's ``stats_as_dict`` labels of ``KEYS``.
+    """
+    def mean(values):
+        values = values[values > -1]
+        return float(np.mean(values)) if values.size else -1.
+
+    def iou(value):
+        return np.flatnonzero(np.isclose(iou_thrs, value))
+
+    area = {label: i for i, label in enumerate(area_labels)}
+    stats = {'AP_all': mean(precision[..., area['all']]),
+             'AP_50': mean(precision[iou(.5)][..., area['all']]),
+             'AP_75': mean(precision[iou(.75)][..., area['all']]),
+             'AR_all': mean(recall[..., area['all']])}
+    for label in ('small', 'medium', 'large'):
+        stats[f'AP_{label}'] = mean(precision[..., area[label]])
+        stats[f'AR_{label}'] = mean(recall[..., area[label]])
+    for group in ('r', 'c', 'f'):
+        stats[f'AP{group}'] = mean(
+            precision[:, :, frequencies == group, area['all']])
+    return stats
 
 
 def encode_masks(masks: np.ndarray) -> List[dict]:
@@ -150,7 +191,9 @@ class FastLVISMetric(LVISMetric):
                 bboxes=pred['bboxes'].cpu().numpy(),
                 scores=pred['scores'].cpu().numpy(),
                 labels=pred['labels'].cpu().numpy().astype(np.int64))
-            if 'masks' in pred:
+            # masks are encoded where they are scored or written
+            if 'masks' in pred and ('segm' in self.metrics
+                                    or self.outfile_prefix is not None):
                 result['masks'] = PackedRLEs(encode_masks(
                     pred['masks'].detach().cpu().numpy()))
             if 'mask_scores' in pred:
@@ -249,15 +292,39 @@ class FastLVISMetric(LVISMetric):
         finally:
             self.metrics = all_metrics
 
-    def _classwise_table(self, evaluator, gt, cat_ids: np.ndarray,
-                         eval_results: dict) -> None:
-        """Per-category AP (all areas, 300 detections) into
-        ``eval_results`` as ``{name}_precision``, logged as a table."""
-        precisions = evaluator.eval['precision']  # (T, R, K, A, M)
+    @staticmethod
+    def _accumulate(gt, dt, iou_type: str, cat_ids: np.ndarray):
+        """Precision (T, R, K, A) and recall (T, K, A) of every category
+        of ``cat_ids`` (ascending, as the evaluator orders them), matched
+        and accumulated
+        ``CATEGORIES_PER_ROUND`` categories at a time (categories are
+        independent), and the evaluation parameters."""
+        from faster_coco_eval import COCOeval_faster
+        precision, recall = [], []
+        for start in range(0, len(cat_ids), CATEGORIES_PER_ROUND):
+            evaluator = COCOeval_faster(gt, dt, iou_type, lvis_style=True,
+                                        print_function=lambda *a: None)
+            evaluator.params.maxDets = [MAX_DETS]
+            evaluator.params.catIds = cat_ids[
+                start:start + CATEGORIES_PER_ROUND].tolist()
+            evaluator.evaluate()
+            evaluator.accumulate()
+            precision.append(evaluator.eval['precision'][..., -1])
+            recall.append(evaluator.eval['recall'][..., -1])
+            params = evaluator.params
+            del evaluator
+        return (np.concatenate(precision, axis=2),
+                np.concatenate(recall, axis=1), params)
+
+    def _classwise_table(self, precisions: np.ndarray, gt,
+                         cat_ids: np.ndarray, eval_results: dict) -> None:
+        """Per-category AP (all areas, 300 detections) of precision
+        (T, R, K, A) into ``eval_results`` as ``{name}_precision``, logged
+        as a table."""
         rows = []
         for index, cat_id in enumerate(cat_ids):
             name = gt.cats[int(cat_id)]['name']
-            precision = precisions[:, :, index, 0, -1]
+            precision = precisions[:, :, index, 0]
             precision = precision[precision > -1]
             ap = np.mean(precision) if precision.size else float('nan')
             rows.append((f'{name}', f'{float(ap):0.3f}'))
@@ -276,7 +343,6 @@ class FastLVISMetric(LVISMetric):
         detections ends the evaluation with what was computed so far."""
         if self._lvis_api_handles_all():
             return self._lvis_api_metrics(results, self.metrics)
-        from faster_coco_eval import COCOeval_faster
         logger = MMLogger.get_current_instance()
         gt = self._ground_truth()
         # mmdet's LVIS datasets label categories in file order
@@ -301,16 +367,18 @@ class FastLVISMetric(LVISMetric):
                     logger.info('The testing results of the whole dataset '
                                 'is empty.')
                     break
-                evaluator = COCOeval_faster(
-                    gt, gt.loadRes(dets), metric, lvis_style=True,
-                    print_function=logger.info)
-                evaluator.params.maxDets = [MAX_DETS]
-                evaluator.evaluate()
-                evaluator.accumulate()
-                evaluator.summarize()
-                stats = evaluator.stats_as_dict
+                eval_ids = np.sort(cat_ids)
+                precision, recall, params = self._accumulate(
+                    gt, gt.loadRes(dets), metric, eval_ids)
+                del dets
+            frequencies = np.array(
+                [gt.cats[int(c)]['frequency'] for c in eval_ids])
+            stats = summarize(precision, recall, params.iouThrs,
+                              params.areaRngLbl, frequencies)
+            logger.info(f'{metric}: ' + ', '.join(
+                f'{key} {stats[label]:.3f}' for key, label in KEYS.items()))
             if self.classwise:
-                self._classwise_table(evaluator, gt, cat_ids, eval_results)
+                self._classwise_table(precision, gt, eval_ids, eval_results)
             for key, label in KEYS.items():
                 if key in items:
                     # rounded as mmdet's LVISMetric does
