@@ -25,7 +25,12 @@ DUMP_HOOK = '''
 import torch
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+
+
+def bare(model):
+    return model.module if is_model_wrapper(model) else model
 
 
 @HOOKS.register_module()
@@ -36,7 +41,7 @@ class DumpRankStateHook(Hook):
 
     def before_run(self, runner):
         self.masks = []
-        dropout = runner.model.module.backbone.layer4[0].se.excitation[3]
+        dropout = bare(runner.model).backbone.layer4[0].se.excitation[3]
         dropout.register_forward_hook(
             lambda module, args, out: self.masks.append(
                 (out == 0) & (args[0] != 0)) if module.training else None)
@@ -44,7 +49,7 @@ class DumpRankStateHook(Hook):
     def after_run(self, runner):
         torch.save(dict(wrapper=type(runner.model).__name__,
                         world_size=get_world_size(),
-                        params=dict(runner.model.module.named_parameters()),
+                        params=dict(bare(runner.model).named_parameters()),
                         masks=self.masks),
                    f'{runner.work_dir}/rank{get_rank()}.pth')
 '''
