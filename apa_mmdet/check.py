@@ -179,12 +179,17 @@ def _demo_inputs(model, device: str, num_classes: int, with_mask: bool):
     return model.data_preprocessor(packed, True)
 
 
-def training_step(model_cfg: dict, device: str) -> str:
-    """One forward (loss) and backward of ``model_cfg`` on ``device``:
-    finite losses, and a gradient for every APA/AGLU parameter."""
+def build_model(model_cfg: dict) -> torch.nn.Module:
+    """``model_cfg`` built with the same random weights every time."""
     from mmdet.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(model_cfg).to(device)
+    return MODELS.build(model_cfg)
+
+
+def training_step(model: torch.nn.Module, device: str) -> str:
+    """One forward (loss) and backward of ``model`` on ``device``: finite
+    losses, and a gradient for every APA/AGLU parameter."""
+    model = model.to(device)
     model.train()
     head = model.roi_head.bbox_head
     heads = head if isinstance(head, (list, torch.nn.ModuleList)) else [head]
@@ -203,11 +208,9 @@ def training_step(model_cfg: dict, device: str) -> str:
     return f'loss {total.item():.3f}, every λ, κ has a gradient'
 
 
-def needed_ops(model_cfg: dict) -> List[str]:
-    """The mmcv ops a model built from ``model_cfg`` runs."""
+def needed_ops(model: torch.nn.Module) -> List[str]:
+    """The mmcv ops ``model`` runs."""
     from mmcv.ops import CARAFEPack, RoIAlign
-    from mmdet.registry import MODELS
-    model = MODELS.build(model_cfg)
     modules = list(model.modules())
     ops = []
     if hasattr(model, 'rpn_head') or hasattr(model, 'roi_head'):
@@ -279,7 +282,7 @@ def check_device(report: Report, device: str,
                     'its repository)')
     else:
         report.run('CPU-sized APA Mask R-CNN training step',
-                   lambda: training_step(tiny_cfg, device))
+                   lambda: training_step(build_model(tiny_cfg), device))
     return working
 
 
@@ -290,11 +293,12 @@ def check_config(report: Report, path: str, device: str,
     from mmengine.config import Config
     sys.stdout.write(f'{path} on {device}\n')
     cfg = Config.fromfile(path)
-    model_cfg = without_file_reads(cfg.model.to_dict())
+    built: List[torch.nn.Module] = []
     ops: List[str] = []
 
     def build() -> str:
-        ops.extend(needed_ops(model_cfg))
+        built.append(build_model(without_file_reads(cfg.model.to_dict())))
+        ops.extend(needed_ops(built[0]))
         return 'runs mmcv ' + ', '.join(ops) if ops else 'no mmcv ops'
 
     if not report.run('builds its model', build):
@@ -307,7 +311,7 @@ def check_config(report: Report, path: str, device: str,
                         f'not available on {device} (see above)')
     if all(working[name] for name in ops):
         report.run('training step of its model',
-                   lambda: training_step(model_cfg, device))
+                   lambda: training_step(built[0], device))
     else:
         report.line('skip', 'training step of its model',
                     'an mmcv op it needs is missing')

@@ -4,8 +4,6 @@ import subprocess
 import sys
 import textwrap
 
-import torch
-
 
 def run_python(code, cwd=None):
     result = subprocess.run([sys.executable, '-c', textwrap.dedent(code)],

@@ -14,7 +14,6 @@ import re
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
-import torch
 from mmdet.registry import MODELS
 from torch import Tensor
 

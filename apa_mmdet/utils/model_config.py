@@ -1,6 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """Model configs that build without the files they name."""
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
+from torch import nn
 
 
 def _strip_file_reads(node):
@@ -21,3 +22,11 @@ def without_file_reads(model_cfg: dict) -> ConfigDict:
     ``Pretrained`` inits, and ``APADropLoss`` without its annotation file
     (``tail_thr=0``), for checks of the model alone."""
     return ConfigDict(_strip_file_reads(dict(model_cfg)))
+
+
+def build_model_without_file_reads(config: str) -> nn.Module:
+    """The model of the config file ``config``, built from
+    :func:`without_file_reads` (weights as initialised, not loaded)."""
+    from mmdet.registry import MODELS
+    return MODELS.build(
+        without_file_reads(Config.fromfile(config).model.to_dict()))

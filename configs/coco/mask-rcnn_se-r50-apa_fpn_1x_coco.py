@@ -4,7 +4,7 @@ _base_ = [
     '../_base_/models/mask-rcnn_se-r50-apa_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py', '../_base_/per-rank-iteration-seeds.py'
 ]
 # every data path follows DATA_ROOT (mmdet's COCO layout below it)
 data_root = '{{$DATA_ROOT:data/coco/}}'
@@ -14,7 +14,3 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
-# random numbers per iteration depend on the iteration and the rank alone:
-# ranks draw their own, --resume repeats an uninterrupted run
-custom_hooks = [dict(type='IterationSeedHook')]
-randomness = dict(diff_rank_seed=True)

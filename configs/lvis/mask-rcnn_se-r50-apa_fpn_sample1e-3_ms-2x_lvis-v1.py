@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/models/mask-rcnn_se-r50-apa_fpn.py',
     'mmdet::_base_/datasets/lvis_v1_instance.py',
     'mmdet::_base_/schedules/schedule_2x.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py', '../_base_/per-rank-iteration-seeds.py'
 ]
 # every data path follows DATA_ROOT (mmdet's layout below it), e.g.
 # DATA_ROOT=/datasets/lvis_v1/ bash tools/dist_train.sh CONFIG 8
@@ -54,11 +54,6 @@ val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/lvis_v1_val.json')
 test_evaluator = val_evaluator
-# random numbers drawn per iteration (RoI sampling, dropout) depend on the
-# iteration and the rank alone: ranks draw their own, --resume repeats an
-# uninterrupted run
-custom_hooks = [dict(type='IterationSeedHook')]
-randomness = dict(diff_rank_seed=True)
 # LVIS evaluation takes longer than an epoch of inference: only at the end
 train_cfg = dict(val_interval=24)
 # rank 0 scores LVIS alone while the others wait: allow it two hours

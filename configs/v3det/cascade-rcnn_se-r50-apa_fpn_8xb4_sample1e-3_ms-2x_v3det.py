@@ -2,7 +2,7 @@
 # mmdet's V3Det recipe with the backbone swapped.
 _base_ = [
     'mmdet::v3det/cascade_rcnn_r50_fpn_8x4_sample1e-3_mstrain_v3det_2x.py',
-    '../_base_/models/se-r50-apa.py'
+    '../_base_/models/se-r50-apa.py', '../_base_/per-rank-iteration-seeds.py'
 ]
 model = dict(backbone={{_base_.apa_backbone}})
 # every data path follows DATA_ROOT (mmdet's V3Det layout below it)
@@ -13,7 +13,3 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     ann_file=data_root + 'annotations/v3det_2023_v1_val.json')
 test_evaluator = val_evaluator
-# random numbers per iteration depend on the iteration and the rank alone:
-# ranks draw their own, --resume repeats an uninterrupted run
-custom_hooks = [dict(type='IterationSeedHook')]
-randomness = dict(diff_rank_seed=True)

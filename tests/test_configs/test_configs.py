@@ -11,6 +11,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import convert_sync_batchnorm
 
 from apa_mmdet.datasets.synthetic import class_names
+from apa_mmdet.utils import without_file_reads
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(
@@ -19,20 +20,6 @@ CONFIGS = sorted(
 # mmdet-2 keys that mmdet 3 silently ignores (the official configs had them)
 FORBIDDEN = ('fp16', 'evaluation', 'optimizer', 'optimizer_config',
              'lr_config', 'runner', 'data', 'work_dir')
-
-
-def strip_files(cfg):
-    """Drop what needs files outside the repo: checkpoints, annotations."""
-    def visit(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'Pretrained':
-                return None
-            return {k: visit(v) for k, v in node.items()
-                    if k != 'ann_file'}
-        if isinstance(node, (list, tuple)):
-            return type(node)(visit(v) for v in node)
-        return node
-    return ConfigDict(visit(cfg.model.to_dict()))
 
 
 def test_the_tree_has_the_promised_configs():
@@ -97,7 +84,7 @@ def test_config_loads_lints_and_builds(path):
     assert not [k for k in FORBIDDEN if k in cfg], path
     text = cfg.pretty_text
     assert '/home/' not in text and "='/" not in text, 'absolute path'
-    model_cfg = strip_files(cfg)
+    model_cfg = without_file_reads(cfg.model)
     if 'lvis' in path:  # LVIS evaluation is slow: only at the end
         assert cfg.train_cfg.val_interval == cfg.train_cfg.max_epochs
     if path.startswith('configs/lvis/'):
@@ -121,12 +108,12 @@ def test_syncbn_variants_build(path):
     cfg = Config.fromfile(ROOT / path)
     cfg.merge_from_dict({
         'model.backbone.norm_cfg': dict(type='SyncBN', requires_grad=True)})
-    model = MODELS.build(strip_files(cfg))
+    model = MODELS.build(without_file_reads(cfg.model))
     norms = [m for m in model.backbone.modules()
              if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
     cfg = Config.fromfile(ROOT / path)
-    model = convert_sync_batchnorm(MODELS.build(strip_files(cfg)), 'torch')
+    model = convert_sync_batchnorm(MODELS.build(without_file_reads(cfg.model)), 'torch')
     assert not [m for m in model.modules()
                 if isinstance(m, nn.BatchNorm2d)]
     assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())

@@ -76,7 +76,7 @@ def test_train_then_test_reports_lvis_metrics(data_root, tmp_path):
 
     # the README's FastLVISMetric lines, in a child: the same numbers
     fast = tmp_path / 'fast.py'
-    fast.write_text(f"_base_ = './cfg.py'\n" + ''.join(fast_lvis_lines()))
+    fast.write_text("_base_ = './cfg.py'\n" + ''.join(fast_lvis_lines()))
     test = tool('tools/test.py', fast, checkpoint, '--work-dir', work_dir)
     assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]
     assert "'type': 'FastLVISMetric'" in test.stdout + test.stderr or \

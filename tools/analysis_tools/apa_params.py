@@ -53,13 +53,9 @@ def read_sites(state: Dict[str, torch.Tensor],
 
 def config_acts(config: str) -> Dict[str, str]:
     """Site name -> 'apa' or 'aglu', from the config's built model."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-
     from apa_mmdet.models.layers import AdaptiveActivation
-    from apa_mmdet.utils import without_file_reads
-    model = MODELS.build(
-        without_file_reads(Config.fromfile(config).model.to_dict()))
+    from apa_mmdet.utils import build_model_without_file_reads
+    model = build_model_without_file_reads(config)
     names = {name: module.act for name, module in model.named_modules()
              if isinstance(module, AdaptiveActivation)}
     # ImageNet checkpoints hold backbone keys without the prefix

@@ -25,18 +25,15 @@ import torch
 
 from apa_mmdet.converters import (OFFICIAL_SAFE_GLOBALS, ConversionError,
                                   convert_official, key_mismatches)
-from apa_mmdet.utils import (UnsafeCheckpointError, safe_load,
-                             without_file_reads)
+from apa_mmdet.utils import (UnsafeCheckpointError,
+                             build_model_without_file_reads, safe_load)
 from apa_mmdet.version import __version__
 
 
 def config_mismatches(state_dict: dict, kind: str, config: str) -> list:
     """What keeps ``state_dict`` from loading strictly into ``config``'s
     model (a detector checkpoint) or its backbone (an ImageNet one)."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-    model = MODELS.build(
-        without_file_reads(Config.fromfile(config).model.to_dict()))
+    model = build_model_without_file_reads(config)
     target = model if kind == 'detector' else model.backbone
     return key_mismatches(state_dict, target.state_dict())
 

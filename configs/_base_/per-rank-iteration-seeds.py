@@ -1,0 +1,5 @@
+# Random numbers drawn in a training iteration (RoI sampling, SE dropout)
+# depend on the seed, the iteration and the rank alone: each rank draws its
+# own, and --resume repeats an uninterrupted run (IterationSeedHook).
+custom_hooks = [dict(type='IterationSeedHook')]
+randomness = dict(diff_rank_seed=True)
