@@ -34,6 +34,7 @@ def run(step: str, args: list, log_file: str, show) -> str:
     with open(log_file, 'w') as log, subprocess.Popen(
             [sys.executable, *args],
             cwd=ROOT,
+            env=dict(os.environ, DATA_ROOT=DATA_ROOT + '/'),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True) as proc:
