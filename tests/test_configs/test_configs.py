@@ -159,12 +159,14 @@ def test_real_recipes_draw_per_rank_random_numbers(path):
     assert dict(type='IterationSeedHook') in cfg.custom_hooks
 
 
-def test_bfloat16_autocast_training_step_of_the_v3det_faster_rcnn():
-    """The CPU-sized V3Det Faster R-CNN trains under bfloat16 autocast:
+@pytest.mark.parametrize('head', ['', 'wclinear_'])
+def test_bfloat16_autocast_training_step_of_the_v3det_faster_rcnn(head):
+    """The CPU-sized V3Det Faster R-CNN, with mmdet's V3Det classifier and
+    with the official WCLinear one, trains under bfloat16 autocast:
     autocast reaches the neck and every parameter gets a finite gradient."""
     cfg = Config.fromfile(
-        ROOT / 'configs/synthetic/faster-rcnn_se-r50-apa-tiny_fpn_synthetic-'
-        'v3det.py')
+        ROOT / f'configs/synthetic/faster-rcnn_se-r50-apa-tiny_fpn_{head}'
+        'synthetic-v3det.py')
     torch.manual_seed(0)
     model = MODELS.build(ConfigDict(cfg.model))
     model.init_weights()

@@ -260,3 +260,53 @@ def test_config_option_checks_imagenet_weights_against_the_backbone(
                           str(ROOT / R101_LVIS)])
     assert code == 1
     assert 'does not fit the backbone of' in capsys.readouterr().err
+
+
+def official_v3det_cascade_heads(num_classes=13204, seed=0):
+    """The official V3Det Cascade R-CNN's non-backbone keys and shapes,
+    written out (mmdet 3.2's FPN, RPNHead, three Shared2FCBBoxHeads with
+    class-agnostic regression and WCLinear(s_trainable=False): weight, bias,
+    g), with random values."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {}
+    for i, channels in enumerate((256, 512, 1024, 2048)):
+        shapes[f'neck.lateral_convs.{i}.conv.weight'] = (256, channels, 1, 1)
+        shapes[f'neck.fpn_convs.{i}.conv.weight'] = (256, 256, 3, 3)
+    shapes.update({'rpn_head.rpn_conv.weight': (256, 256, 3, 3),
+                   'rpn_head.rpn_cls.weight': (3, 256, 1, 1),
+                   'rpn_head.rpn_reg.weight': (12, 256, 1, 1)})
+    for stage in range(3):
+        head = f'roi_head.bbox_head.{stage}'
+        shapes.update({f'{head}.shared_fcs.0.weight': (1024, 256 * 7 * 7),
+                       f'{head}.shared_fcs.1.weight': (1024, 1024),
+                       f'{head}.fc_cls.weight': (num_classes + 1, 1024),
+                       f'{head}.fc_reg.weight': (4, 1024)})
+    state = {}
+    for key, shape in shapes.items():
+        state[key] = torch.randn(shape, generator=gen) * 0.01
+        state[key.replace('.weight', '.bias')] = torch.randn(shape[0],
+                                                             generator=gen)
+        if '.fc_cls.' in key:
+            state[key.replace('.weight', '.g')] = torch.randn(
+                shape[0], generator=gen)
+    return state
+
+
+def test_official_v3det_cascade_checkpoint_loads_strictly():
+    """An official-format V3Det Cascade R-CNN (WCLinear) detector converts
+    and loads key for key into the official-recipe config."""
+    from apa_mmdet.converters import convert_official, key_mismatches
+    from apa_mmdet.utils import build_model_without_file_reads
+    state = {f'backbone.{k}': v
+             for k, v in official_state_dict(with_fc=False).items()}
+    state.update(official_v3det_cascade_heads())
+    converted, report = convert_official(
+        dict(state_dict=state, meta=dict(iter=137520)))
+    assert report['kind'] == 'detector' and not report['unmapped']
+    model = build_model_without_file_reads(
+        ROOT / 'configs/v3det/cascade-rcnn_se-r50-apa_fpn_wclinear_8xb4_'
+        'sample1e-3_ms-2x_v3det.py')
+    assert key_mismatches(converted, model.state_dict()) == []
+    model.load_state_dict(converted, strict=True)
+    assert torch.equal(model.roi_head.bbox_head[2].fc_cls.g,
+                       state['roi_head.bbox_head.2.fc_cls.g'])

@@ -29,7 +29,6 @@ import os.path as osp
 import re
 import statistics
 import sys
-import time
 from typing import Callable, Dict, List
 
 from mmengine.config import Config, ConfigDict, DictAction
@@ -107,8 +106,7 @@ def run_config(args, head: str, backbone: str, seed: int,
     apply_variant(cfg, head, backbone)
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     cfg.work_dir = work_dir
-    cfg.experiment_name = (f'{osp.basename(work_dir)}_'
-                           f'{time.strftime("%Y%m%d_%H%M%S")}')
+    cfg.experiment_name = osp.basename(work_dir)  # + the Runner's time
     if cfg.get('visualizer'):  # a new one: its backends write to work_dir
         cfg.visualizer.name = cfg.experiment_name
     # one evaluation, by the test loop after training

@@ -2,8 +2,9 @@
 from .activations import AGLU, APA, AdaptiveActivation, build_site_activation
 from .normed_predictor import LearnableTempNormedConv2d
 from .se_layer import APASELayer
+from .wrapped_cauchy_linear import WCLinear
 
 __all__ = [
     'APA', 'AGLU', 'AdaptiveActivation', 'build_site_activation',
-    'APASELayer', 'LearnableTempNormedConv2d'
+    'APASELayer', 'LearnableTempNormedConv2d', 'WCLinear'
 ]
