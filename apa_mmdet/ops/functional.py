@@ -122,8 +122,10 @@ class _ScaleAddAPAFunction(torch.autograd.Function):
             sum_kappa), None)
 
 
-def _check_parameters(x: Tensor, lambda_param: Tensor,
-                      kappa_param: Tensor) -> None:
+def _check_parameters(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+                      dim: int = 1) -> int:
+    """Validate the parameters against ``x``; the channel dimension, as a
+    non-negative index (``dim`` for per-channel parameters, else 1)."""
     for name, param in (('lambda_param', lambda_param),
                         ('kappa_param', kappa_param)):
         if param.dim() != 1:
@@ -134,11 +136,33 @@ def _check_parameters(x: Tensor, lambda_param: Tensor,
             f'lambda_param has {lambda_param.numel()} values but kappa_param '
             f'has {kappa_param.numel()}')
     channels = lambda_param.numel()
-    if channels > 1 and (x.dim() < 2 or x.shape[1] != channels):
+    if channels == 1:
+        return 1
+    if not -x.dim() <= dim < x.dim() or x.shape[dim] != channels:
         raise ValueError(
             f'input of shape {tuple(x.shape)} does not match '
-            f'num_parameters={channels}: per-channel APA needs an input of '
-            f'rank >= 2 with {channels} channels in dimension 1')
+            f'num_parameters={channels}: per-channel APA needs {channels} '
+            f'channels in dimension {dim}')
+    return dim % x.dim()
+
+
+def _channels_second(x: Tensor, dim: int) -> Tensor:
+    """``x`` as (outer, C, inner) with its channel dimension ``dim`` in the
+    middle: a view of a contiguous ``x``, the layout every implementation
+    takes (per-channel λ, κ on dimension 1)."""
+    return x.reshape(x.shape[:dim].numel(), x.shape[dim],
+                     x.shape[dim + 1:].numel())
+
+
+def _apply(x: Tensor, lambda_param: Tensor, kappa_param: Tensor, dim: int,
+           function) -> Tensor:
+    """``function(x, λ, κ)`` with the channels of ``dim`` moved to dim 1
+    (a reshape, no copy of a contiguous ``x``) and back."""
+    dim = _check_parameters(x, lambda_param, kappa_param, dim)
+    if dim == 1:
+        return function(x, lambda_param, kappa_param)
+    return function(_channels_second(x, dim), lambda_param,
+                    kappa_param).reshape(x.shape)
 
 
 def _check_act(act: str) -> None:
@@ -146,24 +170,30 @@ def _check_act(act: str) -> None:
         raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
 
 
-def apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
+def apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+        dim: int = 1) -> Tensor:
     """APA(z; λ, κ) = (λ·exp(−κz) + 1)^(−1/λ), the adaptive gate.
 
     Args:
-        x (Tensor): Input of any shape; rank >= 2 when the parameters are
-            per-channel, e.g. (N, C) or (N, C, H, W).
+        x (Tensor): Input of any shape; with per-channel parameters its
+            dimension ``dim`` holds the C channels, e.g. (N, C, H, W) with
+            dim=1 or tokens (B, L, C) with dim=-1.
         lambda_param (Tensor): λ of shape (1,) or (C,); used as
             max(λ, 1e-4).
         kappa_param (Tensor): κ of shape (1,) or (C,).
+        dim (int): The channel dimension of per-channel parameters.
+            Defaults to 1.
 
     Returns:
         Tensor: APA(x), same shape and dtype as ``x``, values in [0, 1].
     """
-    _check_parameters(x, lambda_param, kappa_param)
-    return _APAFunction.apply(x, lambda_param, kappa_param, 'apa')
+    return _apply(x, lambda_param, kappa_param, dim,
+                  lambda z, lam, kappa: _APAFunction.apply(z, lam, kappa,
+                                                          'apa'))
 
 
-def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
+def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+         dim: int = 1) -> Tensor:
     """AGLU(z; λ, κ) = z·APA(z; λ, κ), the adaptive rectifier.
 
     Args and shapes as :func:`apa`.
@@ -171,11 +201,20 @@ def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
     Returns:
         Tensor: AGLU(x), same shape and dtype as ``x``.
     """
-    _check_parameters(x, lambda_param, kappa_param)
-    return _APAFunction.apply(x, lambda_param, kappa_param, 'aglu')
+    return _apply(x, lambda_param, kappa_param, dim,
+                  lambda z, lam, kappa: _APAFunction.apply(z, lam, kappa,
+                                                          'aglu'))
 
 
-def log_apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
+def _log_apa(x: Tensor, lambda_param: Tensor,
+             kappa_param: Tensor) -> Tensor:
+    lam = broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, x.dtype)
+    kappa = broadcast(kappa_param, x, x.dtype)
+    return F.logsigmoid(kappa * x - torch.log(lam)) / lam
+
+
+def log_apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+            dim: int = 1) -> Tensor:
     """log APA(z; λ, κ) = logsigmoid(κz − ln λ)/λ, differentiated by autograd.
 
     For losses on small tensors (e.g. RoI logits), where log-space keeps the
@@ -185,10 +224,7 @@ def log_apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor) -> Tensor:
     Returns:
         Tensor: log APA(x) <= 0, same shape as ``x``.
     """
-    _check_parameters(x, lambda_param, kappa_param)
-    lam = broadcast(lambda_param.clamp(min=LAMBDA_MIN), x, x.dtype)
-    kappa = broadcast(kappa_param, x, x.dtype)
-    return F.logsigmoid(kappa * x - torch.log(lam)) / lam
+    return _apply(x, lambda_param, kappa_param, dim, _log_apa)
 
 
 def scale_add_apa(x: Tensor, gate: Tensor, identity: Tensor,
@@ -216,6 +252,6 @@ def scale_add_apa(x: Tensor, gate: Tensor, identity: Tensor,
             f'{tuple(identity.shape)} must be (N, C, H, W), (N, C) and '
             '(N, C, H, W)')
     _check_act(act)
-    _check_parameters(x, lambda_param, kappa_param)
+    _check_parameters(x, lambda_param, kappa_param, 1)
     return _ScaleAddAPAFunction.apply(x, gate, identity, lambda_param,
                                       kappa_param, act)

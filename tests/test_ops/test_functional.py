@@ -286,3 +286,84 @@ def test_compiles_whole_and_once_per_dynamic_shape(implementation):
     code = graphs[0].print_readable(print_output=False)
     assert ('apa_mmdet.apa_forward' in code) == (
         implementation == 'fused CPU kernel')
+
+
+@pytest.mark.parametrize('shape,dim', [((2, 5, 4), -1), ((3, 4), -1),
+                                       ((2, 3, 4, 5), 2), ((4, ), 0)])
+def test_per_channel_on_any_dim(shape, dim):
+    """dim=-1 for tokens (B, L, C): values as the formula broadcast there,
+    gradients of x and of per-channel λ, κ as gradcheck's."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64, generator=gen)
+    lam = torch.tensor([0.2, 0.5, 1.0, 3.0], dtype=torch.float64)
+    kappa = torch.tensor([-1.0, 0.5, 1.0, 2.0], dtype=torch.float64)
+    view = [1] * len(shape)
+    view[dim] = 4
+    expected = reference_apa(x, lam.view(view), kappa.view(view))
+    torch.testing.assert_close(apa(x, lam, kappa, dim=dim), expected)
+    torch.testing.assert_close(aglu(x, lam, kappa, dim=dim), x * expected)
+    for fn in (apa, aglu):
+        assert torch.autograd.gradcheck(
+            lambda x, lam, kappa: fn(x, lam, kappa, dim=dim),
+            (x.requires_grad_(), lam.requires_grad_(),
+             kappa.requires_grad_()))
+
+
+def test_channels_last_equals_channels_first():
+    x = torch.randn(2, 4, 6, 3, requires_grad=True)  # (B, C, H, W)
+    tokens = x.detach().flatten(2).transpose(1, 2).contiguous()  # (B, L, C)
+    tokens.requires_grad_()
+    lam_a, kappa_a = params(0.3, 1.2, torch.float32, 4)
+    lam_b, kappa_b = params(0.3, 1.2, torch.float32, 4)
+    with torch.no_grad():
+        for a, b in ((lam_a, lam_b), (kappa_a, kappa_b)):
+            a.uniform_(0.1, 2)
+            b.copy_(a)
+    first = aglu(x, lam_a, kappa_a)
+    last = aglu(tokens, lam_b, kappa_b, dim=-1)
+    torch.testing.assert_close(last, first.flatten(2).transpose(1, 2))
+    first.square().sum().backward()
+    last.square().sum().backward()
+    torch.testing.assert_close(tokens.grad,
+                               x.grad.flatten(2).transpose(1, 2))
+    torch.testing.assert_close(lam_b.grad, lam_a.grad)
+    torch.testing.assert_close(kappa_b.grad, kappa_a.grad)
+
+
+def test_a_channel_dim_without_the_channels_is_rejected():
+    lam, kappa = params(0.5, 1.0, torch.float32, 4)
+    with pytest.raises(ValueError, match='4 channels in dimension -1'):
+        aglu(torch.randn(2, 4, 3), lam, kappa, dim=-1)
+    with pytest.raises(ValueError, match='in dimension 3'):
+        aglu(torch.randn(2, 4, 3), lam, kappa, dim=3)
+
+
+def test_token_layout_compiles_whole(implementation):
+    """AGLU(num_parameters=C, dim=-1) on (B, L, C) tokens under
+    torch.compile(fullgraph=True): same values and gradients, the kernel
+    in the graph on the fused path."""
+    from mmengine.registry import MODELS
+    from torch._dynamo.backends.registry import lookup_backend
+    torch._dynamo.reset()
+    graphs = []
+
+    def counting_aot_eager(graph, example_inputs):
+        graphs.append(graph)
+        return lookup_backend('aot_eager')(graph, example_inputs)
+
+    layer = MODELS.build(dict(type='AGLU', num_parameters=8, dim=-1))
+    compiled = torch.compile(layer, backend=counting_aot_eager,
+                             fullgraph=True)
+    x = torch.randn(2, 49, 8, requires_grad=True)
+    out = compiled(x)
+    grads = torch.autograd.grad(out.square().sum(),
+                                (x, layer.lambda_param, layer.kappa_param))
+    reference = layer(x)
+    expected = torch.autograd.grad(reference.square().sum(),
+                                   (x, layer.lambda_param, layer.kappa_param))
+    torch.testing.assert_close(out, reference)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want)
+    code = graphs[0].print_readable(print_output=False)
+    assert ('apa_mmdet.apa_forward' in code) == (
+        implementation == 'fused CPU kernel')

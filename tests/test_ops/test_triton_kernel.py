@@ -345,3 +345,27 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
         assert variant['spill_bytes'] == 0, variant
         assert variant['wide_loads'] > 0 and variant['wide_stores'] > 0, \
             variant
+
+
+@pytest.mark.parametrize('act', ['aglu', 'apa'])
+def test_token_layout_on_the_kernels(triton_path, act):
+    """Per-channel λ, κ on the last dimension of (B, L, C) tokens: values
+    and all three gradients as the float64 formula's autograd."""
+    x = (torch.randn(2, 37, 6, device=DEVICE) * 3).requires_grad_()
+    lam, kappa = parameters(6)
+    lam[0] = 0.5  # off the floor (float32 1e-4 is below float64's)
+    lam.requires_grad_()
+    kappa.requires_grad_()
+    out = (aglu if act == 'aglu' else apa)(x, lam, kappa, dim=-1)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (x, lam, kappa), g)
+    x64, lam64, kappa64 = (t.detach().double().requires_grad_()
+                           for t in (x, lam, kappa))
+    view = lam64.clamp(min=1e-4).view(1, 1, 6)
+    ref = torch.exp(-torch.log1p(view * torch.exp(-kappa64.view(1, 1, 6) *
+                                                 x64)) / view)
+    ref = ref * x64 if act == 'aglu' else ref
+    ref_grads = torch.autograd.grad(ref, (x64, lam64, kappa64), g.double())
+    assert relative(out, ref) < 2e-6
+    for got, expected in zip(grads, ref_grads):
+        assert relative(got, expected) < 1e-5

@@ -58,19 +58,23 @@ class AdaptiveActivation(nn.Module):
 
     Args:
         num_parameters (int): 1 for scalar λ, κ (official), or the channel
-            count C for per-channel parameters on dimension 1. Defaults to 1.
+            count C for per-channel parameters on dimension ``dim``.
+            Defaults to 1.
         lambda_init (float | tuple[float, float]): Constant initial λ, or a
             (low, high) range for a uniform draw. Must be positive.
         kappa_init (float | tuple[float, float]): Constant initial κ, or a
             (low, high) range for a uniform draw.
         inplace (bool): Accepted for ``ConvModule``/``SELayer`` compatibility
             and ignored: the layer is never in-place. Defaults to False.
+        dim (int): The channel dimension of per-channel parameters: 1 for
+            (N, C, *) feature maps, -1 for channels-last tokens (B, L, C).
+            Defaults to 1.
     """
 
     act = ''  # 'apa' or 'aglu' in the subclasses
 
     def __init__(self, num_parameters: int, lambda_init: InitValue,
-                 kappa_init: InitValue, inplace: bool) -> None:
+                 kappa_init: InitValue, inplace: bool, dim: int) -> None:
         super().__init__()
         if (isinstance(num_parameters, bool)
                 or not isinstance(num_parameters, numbers.Integral)
@@ -78,6 +82,9 @@ class AdaptiveActivation(nn.Module):
             raise ValueError('num_parameters must be an integer >= 1, got '
                              f'{num_parameters!r}')
         self.num_parameters = int(num_parameters)
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+            raise ValueError(f'dim must be an integer, got {dim!r}')
+        self.dim = int(dim)
         self.lambda_init = _validate_init('lambda_init', lambda_init, True)
         self.kappa_init = _validate_init('kappa_init', kappa_init, False)
         self.lambda_param = nn.Parameter(torch.empty(self.num_parameters))
@@ -99,7 +106,10 @@ class AdaptiveActivation(nn.Module):
         given (see :meth:`scale_add`)."""
         if gate is None and identity is None:
             function = aglu if self.act == 'aglu' else apa
-            return function(x, self.lambda_param, self.kappa_param)
+            return function(x, self.lambda_param, self.kappa_param, self.dim)
+        if self.num_parameters > 1 and self.dim % x.dim() != 1:
+            raise ValueError(f'scale_add takes (N, C, H, W) maps: dim='
+                             f'{self.dim} is not their channel dimension')
         return scale_add_apa(x, gate, identity, self.lambda_param,
                              self.kappa_param, self.act)
 
@@ -113,7 +123,8 @@ class AdaptiveActivation(nn.Module):
     def extra_repr(self) -> str:
         return (f'num_parameters={self.num_parameters}, '
                 f'lambda_init={self.lambda_init}, '
-                f'kappa_init={self.kappa_init}')
+                f'kappa_init={self.kappa_init}' +
+                (f', dim={self.dim}' if self.dim != 1 else ''))
 
 
 @MODELS.register_module()
@@ -126,7 +137,8 @@ class APA(AdaptiveActivation):
     λ ~ U(0, 1), κ ~ U(−1, 0).
 
     Shape:
-        Input (*) with scalar parameters, (N, C, *) with ``num_parameters=C``;
+        Input (*) with scalar parameters; with ``num_parameters=C``, C
+        channels in dimension ``dim`` ((N, C, *) or, dim=-1, (*, C));
         output has the input's shape and dtype.
 
     Args:
@@ -134,6 +146,8 @@ class APA(AdaptiveActivation):
         lambda_init (float | tuple[float, float]): Defaults to (0., 1.).
         kappa_init (float | tuple[float, float]): Defaults to (-1., 0.).
         inplace (bool): Ignored. Defaults to False.
+        dim (int): Channel dimension of per-channel parameters. Defaults
+            to 1.
     """
 
     act = 'apa'
@@ -142,8 +156,10 @@ class APA(AdaptiveActivation):
                  num_parameters: int = 1,
                  lambda_init: InitValue = (0., 1.),
                  kappa_init: InitValue = (-1., 0.),
-                 inplace: bool = False) -> None:
-        super().__init__(num_parameters, lambda_init, kappa_init, inplace)
+                 inplace: bool = False,
+                 dim: int = 1) -> None:
+        super().__init__(num_parameters, lambda_init, kappa_init, inplace,
+                         dim)
 
     def forward(self,
                 x: Tensor,
@@ -153,7 +169,7 @@ class APA(AdaptiveActivation):
         """APA(x); APA(x·gate + identity) with ``gate`` and ``identity``;
         log APA(x) if ``log`` (see :meth:`log_prob`)."""
         if log:
-            return log_apa(x, self.lambda_param, self.kappa_param)
+            return log_apa(x, self.lambda_param, self.kappa_param, self.dim)
         return super().forward(x, gate, identity)
 
     def log_prob(self, z: Tensor) -> Tensor:
@@ -173,7 +189,8 @@ class AGLU(AdaptiveActivation):
     κ ~ U(1, 1.3).
 
     Shape:
-        Input (*) with scalar parameters, (N, C, *) with ``num_parameters=C``;
+        Input (*) with scalar parameters; with ``num_parameters=C``, C
+        channels in dimension ``dim`` ((N, C, *) or, dim=-1, (*, C));
         output has the input's shape and dtype.
 
     Args:
@@ -181,6 +198,8 @@ class AGLU(AdaptiveActivation):
         lambda_init (float | tuple[float, float]): Defaults to (0., 1.).
         kappa_init (float | tuple[float, float]): Defaults to (1., 1.3).
         inplace (bool): Ignored. Defaults to False.
+        dim (int): Channel dimension of per-channel parameters. Defaults
+            to 1.
     """
 
     act = 'aglu'
@@ -189,8 +208,10 @@ class AGLU(AdaptiveActivation):
                  num_parameters: int = 1,
                  lambda_init: InitValue = (0., 1.),
                  kappa_init: InitValue = (1., 1.3),
-                 inplace: bool = False) -> None:
-        super().__init__(num_parameters, lambda_init, kappa_init, inplace)
+                 inplace: bool = False,
+                 dim: int = 1) -> None:
+        super().__init__(num_parameters, lambda_init, kappa_init, inplace,
+                         dim)
 
 
 def known_activations() -> list:

@@ -211,3 +211,27 @@ def test_scale_add_rejects_an_unknown_function():
         scale_add_apa(torch.zeros(1, 2, 1, 1), torch.zeros(1, 2),
                       torch.zeros(1, 2, 1, 1), torch.ones(1), torch.ones(1),
                       act='sigmoid')
+
+
+def test_per_channel_aglu_in_mmcvs_ffn_on_tokens():
+    """mmcv's FFN (as in mmdet's Swin) with a per-channel AGLU on its
+    hidden channels, channels last: every λ, κ gets its own gradient."""
+    from mmcv.cnn.bricks.transformer import FFN
+    ffn = FFN(embed_dims=8, feedforward_channels=32,
+              act_cfg=dict(type='AGLU', num_parameters=32, dim=-1))
+    act = ffn.layers[0][1]
+    assert isinstance(act, AGLU) and 'dim=-1' in repr(act)
+    tokens = torch.randn(2, 49, 8)
+    ffn(tokens).square().sum().backward()
+    assert act.lambda_param.grad.shape == (32, )
+    assert (act.lambda_param.grad != 0).all()
+    assert (act.kappa_param.grad != 0).all()
+
+
+def test_scale_add_needs_the_channels_on_dim_1():
+    act = AGLU(num_parameters=4, dim=-1)
+    x = torch.randn(2, 4, 3, 3)
+    with pytest.raises(ValueError, match='dim=-1 is not their channel'):
+        act.scale_add(x, torch.rand(2, 4), x)
+    with pytest.raises(ValueError, match='dim must be an integer'):
+        AGLU(dim='last')
