@@ -9,7 +9,6 @@ mmengine's ``Pretrained`` init would silently load nothing from. The
 architecture is read off the keys and every backbone key is checked against
 the matching :class:`APASEResNet`, so nothing is dropped silently.
 """
-import argparse
 import re
 from collections import OrderedDict
 from typing import Dict, List, Tuple
@@ -19,44 +18,10 @@ from torch import Tensor
 
 from ..models.backbones import APASEResNet
 from ..ops import LAMBDA_MIN
+from .common import ConversionError, key_mismatches, unwrap_state_dict
+from .official_swin import convert_official_swin, is_official_swin
 
 DETECTOR_PREFIXES = ('backbone.', 'neck.', 'rpn_head.', 'roi_head.')
-WRAPPER_KEYS = ('state_dict', 'model', 'model_ema')
-# The official ImageNet trainer stores its argparse options in 'args'.
-OFFICIAL_SAFE_GLOBALS = [argparse.Namespace]
-
-
-class ConversionError(ValueError):
-    """The file is not an official SE-ResNet (APA) checkpoint."""
-
-
-def unwrap_state_dict(checkpoint) -> Dict[str, Tensor]:
-    """The state dict inside a checkpoint, without a ``module.`` prefix.
-
-    Args:
-        checkpoint: A loaded checkpoint: a state dict, or a dict holding
-            one under ``state_dict``, ``model`` or ``model_ema``.
-
-    Returns:
-        dict[str, Tensor]: Parameter and buffer tensors by name.
-    """
-    if not isinstance(checkpoint, dict):
-        raise ConversionError('a checkpoint must be a dict, got '
-                              f'{type(checkpoint).__name__}')
-    state = checkpoint
-    for key in WRAPPER_KEYS:
-        if isinstance(checkpoint.get(key), dict):
-            state = checkpoint[key]
-            break
-    tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)}
-    if not tensors:
-        raise ConversionError(
-            'no state dict found: top-level keys are '
-            f'{sorted(map(str, checkpoint))[:10]}, expected tensors or one '
-            f'of {WRAPPER_KEYS}')
-    return OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in tensors.items())
 
 
 def _stage_blocks(backbone: Dict[str, Tensor]) -> Tuple[int, ...]:
@@ -128,21 +93,6 @@ def infer_backbone_cfg(backbone: Dict[str, Tensor]) -> dict:
     return cfg
 
 
-def key_mismatches(state: Dict[str, Tensor],
-                   expected: Dict[str, Tensor]) -> List[str]:
-    """Every key of ``expected`` (a model's state dict) missing from
-    ``state``, every key of ``state`` the model does not have, and every
-    shape that differs: what a strict ``load_state_dict`` refuses."""
-    problems = [f'missing {k}' for k in expected if k not in state]
-    problems += [f'unexpected {k}' for k in state if k not in expected]
-    problems += [
-        f'shape of {k}: {tuple(v.shape)}, expected '
-        f'{tuple(expected[k].shape)}' for k, v in state.items()
-        if k in expected and v.shape != expected[k].shape
-    ]
-    return problems
-
-
 def _check_keys(backbone: Dict[str, Tensor], cfg: dict) -> None:
     problems = key_mismatches(backbone, MODELS.build(cfg).state_dict())
     if problems:
@@ -159,7 +109,8 @@ def convert_official(checkpoint) -> Tuple[Dict[str, Tensor], dict]:
     ``roi_head.``) keep their keys, for ``load_from``. ImageNet checkpoints
     give bare backbone keys, for the backbone's
     ``init_cfg=dict(type='Pretrained', checkpoint=...)``; their classifier
-    ``fc.*`` is dropped.
+    ``fc.*`` is dropped. Official Swin ImageNet checkpoints go to
+    :func:`convert_official_swin`.
 
     Args:
         checkpoint: A loaded official checkpoint.
@@ -176,6 +127,8 @@ def convert_official(checkpoint) -> Tuple[Dict[str, Tensor], dict]:
             backbone keys that the inferred architecture cannot take.
     """
     state = unwrap_state_dict(checkpoint)
+    if is_official_swin(state):
+        return convert_official_swin(state)
     is_detector = any(k.startswith('backbone.') for k in state)
     if is_detector:
         backbone = {k[len('backbone.'):]: v for k, v in state.items()
@@ -199,6 +152,7 @@ def convert_official(checkpoint) -> Tuple[Dict[str, Tensor], dict]:
     report = dict(
         kind='detector' if is_detector else 'classifier',
         backbone_cfg=cfg,
+        architecture=f'{cfg["type"]}-{cfg["depth"]}',
         dropped=dropped,
         unmapped=unmapped,
         low_lambda=low_lambda)

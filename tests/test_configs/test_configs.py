@@ -95,7 +95,12 @@ def test_config_loads_lints_and_builds(path):
         heads = heads if isinstance(heads, list) else [heads]
         assert all(h.num_classes == 13204 for h in heads)
     model = MODELS.build(model_cfg)
-    assert type(model.backbone).__name__ == 'APASEResNet'
+    backbone = type(model.backbone).__name__
+    assert backbone in ('APASEResNet', 'SwinTransformer'), path
+    if backbone == 'SwinTransformer':  # AGLU in every FFN
+        blocks = [b for stage in model.backbone.stages for b in stage.blocks]
+        assert all(type(b.ffn.layers[0][1]).__name__ == 'AGLU'
+                   for b in blocks)
 
 
 @pytest.mark.parametrize('path', [
@@ -132,13 +137,13 @@ def test_data_root_and_checkpoint_root_move_every_path(path, monkeypatch):
     monkeypatch.delenv('CHECKPOINT_ROOT', raising=False)
     default = Config.fromfile(ROOT / path).pretty_text
     assert any(root in default for root in DEFAULT_ROOTS)
-    assert "'checkpoints/se-r" in default
+    assert "'checkpoints/" in default
     monkeypatch.setenv('DATA_ROOT', '/datasets/moved/')
     monkeypatch.setenv('CHECKPOINT_ROOT', '/weights/')
     cfg = Config.fromfile(ROOT / path)
     text = cfg.pretty_text
     assert not [root for root in DEFAULT_ROOTS if root in text], path
-    assert "'checkpoints/" not in text and "'/weights/se-r" in text
+    assert "'checkpoints/" not in text and "'/weights/" in text
     loaders = [cfg.train_dataloader.dataset, cfg.val_dataloader.dataset,
                cfg.test_dataloader.dataset]
     while 'dataset' in loaders[0]:

@@ -310,3 +310,97 @@ def test_official_v3det_cascade_checkpoint_loads_strictly():
     model.load_state_dict(converted, strict=True)
     assert torch.equal(model.roi_head.bbox_head[2].fc_cls.g,
                        state['roi_head.bbox_head.2.fc_cls.g'])
+
+
+def official_swin_aglu_state(embed_dims=48, depths=(2, 2, 6, 2),
+                             num_heads=(3, 6, 12, 24), window=7, seed=0):
+    """An official Swin (microsoft/Swin-Transformer layout) ImageNet state
+    dict with a scalar AGLU in every MLP (``mlp.act.*``), written out from
+    that layout, with random values."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {'patch_embed.proj.weight': (embed_dims, 3, 4, 4),
+              'patch_embed.proj.bias': (embed_dims, ),
+              'patch_embed.norm.weight': (embed_dims, ),
+              'patch_embed.norm.bias': (embed_dims, )}
+    for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+        c = embed_dims * 2**i
+        for j in range(depth):
+            block = f'layers.{i}.blocks.{j}'
+            shapes.update({
+                f'{block}.norm1.weight': (c, ), f'{block}.norm1.bias': (c, ),
+                f'{block}.attn.relative_position_bias_table':
+                ((2 * window - 1)**2, heads),
+                f'{block}.attn.qkv.weight': (3 * c, c),
+                f'{block}.attn.qkv.bias': (3 * c, ),
+                f'{block}.attn.proj.weight': (c, c),
+                f'{block}.attn.proj.bias': (c, ),
+                f'{block}.norm2.weight': (c, ), f'{block}.norm2.bias': (c, ),
+                f'{block}.mlp.fc1.weight': (4 * c, c),
+                f'{block}.mlp.fc1.bias': (4 * c, ),
+                f'{block}.mlp.act.lambda_param': (1, ),
+                f'{block}.mlp.act.kappa_param': (1, ),
+                f'{block}.mlp.fc2.weight': (c, 4 * c),
+                f'{block}.mlp.fc2.bias': (c, )})
+            if j % 2:
+                shapes[f'{block}.attn_mask'] = (16, window**2, window**2)
+        if i < len(depths) - 1:
+            shapes.update({f'layers.{i}.downsample.reduction.weight':
+                           (2 * c, 4 * c),
+                           f'layers.{i}.downsample.norm.weight': (4 * c, ),
+                           f'layers.{i}.downsample.norm.bias': (4 * c, )})
+    last = embed_dims * 2**(len(depths) - 1)
+    shapes.update({'norm.weight': (last, ), 'norm.bias': (last, ),
+                   'head.weight': (1000, last), 'head.bias': (1000, )})
+    state = {k: torch.rand(s, generator=gen) + 0.1 for k, s in shapes.items()}
+    coords = torch.stack(torch.meshgrid(torch.arange(window),
+                                        torch.arange(window),
+                                        indexing='ij')).flatten(1)
+    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
+    index = (relative[..., 0] + window - 1) * (2 * window - 1) + \
+        relative[..., 1] + window - 1
+    for i, depth in enumerate(depths):
+        for j in range(depth):
+            state[f'layers.{i}.blocks.{j}.attn.relative_position_index'] = \
+                index
+    return state
+
+
+SWIN_T = 'configs/synthetic/faster-rcnn_swin-t-aglu-tiny_fpn_wclinear_synthetic-v3det.py'
+
+
+def test_official_swin_aglu_weights_land_in_the_ffn_activations(tmp_path):
+    """mmdet's own converter would put the MLP AGLU at ffn.act, which the
+    FFN does not have; ours moves it to ffn.layers.0.1 and the result loads
+    into the Swin-AGLU config's backbone (all but mmdet's output norms)."""
+    from mmdet.models.backbones.swin import swin_converter
+
+    from apa_mmdet.utils import build_model_without_file_reads
+    official = official_swin_aglu_state()
+    assert ('backbone.stages.2.blocks.5.ffn.act.lambda_param'
+            in swin_converter(official))
+    src = tmp_path / 'swin_aglu.pth'
+    torch.save(dict(model=official, epoch=299), src)
+    dst = tmp_path / 'converted.pth'
+    code = aglu2apa.main([str(src), str(dst), '--config', str(ROOT / SWIN_T)])
+    assert code == 0
+    state = safe_load(str(dst))['state_dict']
+    assert not [k for k in state if k.startswith(('head.', 'norm.'))]
+    backbone = build_model_without_file_reads(ROOT / SWIN_T).backbone
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    assert not unexpected
+    assert sorted({k.split('.')[0] for k in missing}) == [
+        'norm0', 'norm1', 'norm2', 'norm3']
+    act = backbone.stages[2].blocks[5].ffn.layers[0][1]
+    assert act.lambda_param.item() == official[
+        'layers.2.blocks.5.mlp.act.lambda_param'].item()
+    assert act.kappa_param.item() == official[
+        'layers.2.blocks.5.mlp.act.kappa_param'].item()
+
+
+def test_per_channel_swin_aglu_is_refused_with_the_reason(tmp_path, capsys):
+    official = official_swin_aglu_state(depths=(2, 2, 2, 2))
+    official['layers.0.blocks.0.mlp.act.lambda_param'] = torch.ones(1, 1, 192)
+    src = tmp_path / 'swin.pth'
+    torch.save(official, src)
+    assert aglu2apa.main([str(src), str(tmp_path / 'out.pth')]) == 1
+    assert 'per-channel MLP AGLU' in capsys.readouterr().err

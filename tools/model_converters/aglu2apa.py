@@ -5,20 +5,24 @@ Usage: ``python tools/model_converters/aglu2apa.py SRC DST [--config CONFIG]``
 
 SRC is an official SE-ResNet (APA or plain SE) ImageNet checkpoint (bare
 backbone keys, possibly under ``module.`` and/or wrapped in ``state_dict``/
-``model``) or an official detector checkpoint (``backbone.``, ``neck.``,
-``rpn_head.``, ``roi_head.``). DST is an mmengine checkpoint
+``model``), an official detector checkpoint (``backbone.``, ``neck.``,
+``rpn_head.``, ``roi_head.``; LVIS and V3Det alike) or an official Swin
+ImageNet checkpoint with AGLU MLPs (mmdet's key names, the MLP activation
+where mmcv's FFN holds it; for ``convert_weights=False``). DST is an mmengine checkpoint
 ``{'state_dict': ..., 'meta': ...}``: ImageNet ones hold bare backbone keys
 for ``backbone.init_cfg=dict(type='Pretrained', checkpoint=DST)``, detector
 ones full keys for ``load_from``. SRC is read with ``weights_only=True``.
 Exit status 1 (and every offending key named) when SRC is not a checkpoint
 or its backbone does not match an SE-ResNet-50/101/152 key for key. With
 ``--config``, the result must also load strictly into that config's model
-(detector checkpoints) or its backbone (ImageNet ones): otherwise every
+(detector checkpoints) or its backbone (ImageNet ones; Swin's per-output
+norms, which mmdet adds, excepted): otherwise every
 missing and unexpected key and every shape mismatch is named, nothing is
 written and the exit status is 1 (e.g. an R50 detector, with CARAFE and a
 learnable mask temperature, against the R101 config).
 """
 import argparse
+import re
 import sys
 
 import torch
@@ -30,12 +34,15 @@ from apa_mmdet.utils import (UnsafeCheckpointError,
 from apa_mmdet.version import __version__
 
 
-def config_mismatches(state_dict: dict, kind: str, config: str) -> list:
+def config_mismatches(state_dict: dict, report: dict, config: str) -> list:
     """What keeps ``state_dict`` from loading strictly into ``config``'s
-    model (a detector checkpoint) or its backbone (an ImageNet one)."""
+    model (a detector checkpoint) or its backbone (an ImageNet one), but
+    keys that only the mmdet model has (``report['mmdet_only']``)."""
     model = build_model_without_file_reads(config)
-    target = model if kind == 'detector' else model.backbone
-    return key_mismatches(state_dict, target.state_dict())
+    target = model if report['kind'] == 'detector' else model.backbone
+    mmdet_only = report.get('mmdet_only')
+    return [p for p in key_mismatches(state_dict, target.state_dict())
+            if not (mmdet_only and re.match(f'missing {mmdet_only}', p))]
 
 
 def main(argv=None) -> int:
@@ -63,7 +70,7 @@ def main(argv=None) -> int:
         return 1
     cfg = report['backbone_cfg']
     if args.config:
-        problems = config_mismatches(state_dict, report['kind'], args.config)
+        problems = config_mismatches(state_dict, report, args.config)
         if problems:
             target = 'model' if report['kind'] == 'detector' else 'backbone'
             sys.stderr.write(
@@ -80,10 +87,11 @@ def main(argv=None) -> int:
                 backbone_cfg=cfg,
                 apa_mmdet_version=__version__)), args.dst)
     lines = [f'{args.src}: official {report["kind"]} checkpoint, backbone '
-             f'{cfg["type"]}-{cfg["depth"]}, {len(state_dict)} keys -> '
+             f'{report["architecture"]}, {len(state_dict)} keys -> '
              f'{args.dst}']
     if report['dropped']:
-        lines.append(f'dropped the classifier: {", ".join(report["dropped"])}')
+        lines.append('dropped (classifier head and what mmdet rebuilds): '
+                     f'{", ".join(report["dropped"])}')
     if report['unmapped']:
         lines.append('not mapped (outside backbone/neck/rpn_head/roi_head), '
                      f'left out: {", ".join(report["unmapped"])}')
