@@ -192,3 +192,20 @@ def test_bfloat16_autocast_training_step_of_the_v3det_faster_rcnn(head):
     for name, param in model.named_parameters():
         assert param.grad is not None, name
         assert torch.isfinite(param.grad).all(), name
+
+
+def test_coco_2x_is_mmdets_2x_schedule():
+    ours = Config.fromfile(ROOT / 'configs/coco/mask-rcnn_se-r50-apa_fpn_2x_coco.py')
+    one_x = Config.fromfile(ROOT / 'configs/coco/mask-rcnn_se-r50-apa_fpn_1x_coco.py')
+    import mmdet
+    mmdet_2x = Config.fromfile(Path(mmdet.__file__).parent / '.mim/configs/'
+                               '_base_/schedules/schedule_2x.py')
+
+    def unscoped(cfg):  # mmdet:: bases carry their registry scope
+        return {k: v for k, v in cfg.items() if k != '_scope_'}
+
+    assert unscoped(ours.train_cfg) == mmdet_2x.train_cfg
+    assert [unscoped(s) for s in ours.param_scheduler] == \
+        mmdet_2x.param_scheduler
+    assert ours.model == one_x.model
+    assert ours.optim_wrapper == one_x.optim_wrapper
