@@ -1,0 +1,252 @@
+# Copyright (c) apa_mmdet contributors.
+"""A long-tailed LVIS v1-format set with hundreds of classes, on which the
+paper's question (does the classifier's activation matter for rare
+classes?) can be asked on a CPU.
+
+Classes are shape × colour × pattern combinations (6 × 8 × 5 = 240 at
+most), so a small detector can tell them apart and there are enough negative
+classes per RoI for the Gumbel/sigmoid difference to exist. Frequency
+groups follow LVIS's definitions and proportions: rare classes are in 1-10
+training images, common ones in 11-100, frequent ones in more than 100;
+28 % / 38 % / 34 % of the classes, as LVIS v1's 337 / 461 / 405. Each
+class's image count is drawn first (rare uniform, common and frequent
+log-uniform) and the classes are then dealt to images, several per image,
+so the counts (and so the groups) are exact. The validation split shows
+every class in ``val_images_per_class`` images, so APr is measured on every
+rare class. Same seed, same files.
+
+Not part of the package's API, like :mod:`.synthetic`: the data of the
+long-tail benchmark (``configs/synthetic/*synthetic-lvis-lt.py``,
+``docs/long_tail_benchmark.md``) and its tests.
+"""
+import math
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+
+from .synthetic import COCO_URL, _annotation, _Object, _polygon, _write
+
+SHAPES = ('rectangle', 'ellipse', 'triangle', 'diamond', 'hexagon', 'cross')
+HUES = (0, 22, 45, 67, 90, 112, 135, 157)  # OpenCV hue, 0-180
+PATTERNS = ('solid', 'hstripes', 'vstripes', 'checker', 'dots')
+LVIS_GROUP_SHARES = dict(r=337 / 1203, f=405 / 1203)  # c: the rest
+# LVIS's absolute definitions, in training images
+RARE_MAX, COMMON_MAX = 10, 100
+_DEFAULTS = dict(num_classes=200, max_frequent_images=250,
+                 classes_per_image=(3, 6), val_images_per_class=4,
+                 image_size=128)
+
+
+def long_tail_class_names(num_classes: int) -> tuple:
+    """'{shape}_{hue}_{pattern}' of each class, in id order; patterns vary
+    fastest, then hues, then shapes."""
+    if not 1 <= num_classes <= len(SHAPES) * len(HUES) * len(PATTERNS):
+        raise ValueError(
+            f'num_classes={num_classes}: between 1 and '
+            f'{len(SHAPES) * len(HUES) * len(PATTERNS)} (shapes × hues × '
+            'patterns)')
+    names = []
+    for index in range(num_classes):
+        pattern = PATTERNS[index % len(PATTERNS)]
+        hue = HUES[index // len(PATTERNS) % len(HUES)]
+        shape = SHAPES[index // (len(PATTERNS) * len(HUES))]
+        names.append(f'{shape}_h{hue:03d}_{pattern}')
+    return tuple(names)
+
+
+def _group_sizes(num_classes: int) -> Dict[str, int]:
+    rare = round(LVIS_GROUP_SHARES['r'] * num_classes)
+    frequent = round(LVIS_GROUP_SHARES['f'] * num_classes)
+    return dict(r=rare, c=num_classes - rare - frequent, f=frequent)
+
+
+def _image_counts(rng: np.random.Generator, num_classes: int,
+                  max_frequent: int) -> np.ndarray:
+    """Training images per class: groups in LVIS proportions, shuffled over
+    the classes so no appearance is tied to a group."""
+    sizes = _group_sizes(num_classes)
+
+    def log_uniform(low, high, n):
+        return np.round(np.exp(rng.uniform(math.log(low), math.log(high),
+                                           n))).astype(int)
+
+    counts = np.concatenate([
+        rng.integers(1, RARE_MAX + 1, sizes['r']),
+        log_uniform(RARE_MAX + 1, COMMON_MAX, sizes['c']),
+        log_uniform(COMMON_MAX + 1, max_frequent, sizes['f'])
+    ])
+    return counts[rng.permutation(num_classes)]
+
+
+def _deal(rng: np.random.Generator, counts: np.ndarray,
+          classes_per_image: tuple) -> List[List[int]]:
+    """Classes of each image: class c in exactly counts[c] images, each
+    image holding between ``classes_per_image`` distinct classes."""
+    low, high = classes_per_image
+    num_images = math.ceil(counts.sum() / ((low + high) / 2))
+    capacity = rng.integers(low, high + 1, num_images)
+    extra = counts.sum() - capacity.sum()
+    while extra > 0:  # more slots where the draw left too few
+        capacity[rng.integers(num_images)] += 1
+        extra -= 1
+    images = [[] for _ in range(num_images)]
+    free = capacity.astype(np.float64)
+    for cls in np.argsort(-counts, kind='stable'):
+        chosen = rng.choice(num_images, size=counts[cls], replace=False,
+                            p=free / free.sum())
+        for image in chosen:
+            images[image].append(int(cls))
+            free[image] = max(free[image] - 1, 1e-9)
+    return [sorted(classes) for classes in images if classes]
+
+
+def _layout(rng: np.random.Generator, classes: List[int],
+            size: int) -> List[_Object]:
+    """One object per class, each in its own cell of a 3 × 3 grid (never
+    overlapping), 60-95 % of the cell, shape from the class."""
+    cell = size / 3
+    objects = []
+    for cls, slot in zip(classes, rng.permutation(9)):
+        w, h = rng.uniform(0.6, 0.95, 2) * cell
+        cx = (slot % 3 + 0.5) * cell + rng.uniform(-1, 1) * (cell - w) / 2
+        cy = (slot // 3 + 0.5) * cell + rng.uniform(-1, 1) * (cell - h) / 2
+        objects.append(_Object(cls + 1, _shape_polygon(cls, cx, cy, w, h)))
+    return objects
+
+
+def _shape_polygon(cls: int, cx: float, cy: float, w: float,
+                   h: float) -> np.ndarray:
+    shape = SHAPES[cls // (len(PATTERNS) * len(HUES))]
+    if shape == 'hexagon':
+        angles = np.arange(6) * np.pi / 3
+        return np.stack([cx + np.cos(angles) * w / 2,
+                         cy + np.sin(angles) * h / 2], 1)
+    if shape == 'cross':
+        a, b = 0.5, 1 / 6
+        pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a),
+               (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)]
+        return np.array([(cx + x * w, cy + y * h) for x, y in pts])
+    return _polygon(shape, cx, cy, w, h)
+
+
+def _pattern_mask(pattern: str, size: int) -> np.ndarray:
+    """Where a pattern shows its darker shade (period 6 px)."""
+    y, x = np.mgrid[:size, :size]
+    return dict(
+        solid=np.zeros((size, size), bool),
+        hstripes=(y // 3) % 2 == 1,
+        vstripes=(x // 3) % 2 == 1,
+        checker=((x // 4) + (y // 4)) % 2 == 1,
+        dots=((x % 6 - 2.5)**2 + (y % 6 - 2.5)**2) < 3)[pattern]
+
+
+def _render(rng: np.random.Generator, objects: List[_Object],
+            size: int) -> np.ndarray:
+    image = rng.normal(110, 20, size=(size, size, 3)).clip(0, 255)
+    image = image.astype(np.uint8)
+    for obj in objects:
+        cls = obj.category_id - 1
+        hue = HUES[cls // len(PATTERNS) % len(HUES)]
+        bright = cv2.cvtColor(np.uint8([[[hue, 230, 250]]]),
+                              cv2.COLOR_HSV2BGR)[0, 0]
+        mask = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(mask, [np.round(obj.polygon).astype(np.int32)], 1)
+        inside = mask.astype(bool)
+        image[inside] = bright
+        dark = inside & _pattern_mask(PATTERNS[cls % len(PATTERNS)], size)
+        image[dark] = (bright * 0.35).astype(np.uint8)
+    return image
+
+
+def _split(rng, root: Path, image_dir: str, image_classes: List[List[int]],
+           size: int, first_image_id: int, num_classes: int) -> dict:
+    (root / image_dir).mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for index, classes in enumerate(image_classes):
+        image_id = first_image_id + index
+        objects = _layout(rng, classes, size)
+        file_name = f'{image_id:012d}.jpg'
+        cv2.imwrite(str(root / image_dir / file_name),
+                    _render(rng, objects, size))
+        present = {c + 1 for c in classes}
+        absent = np.setdiff1d(np.arange(1, num_classes + 1),
+                              sorted(present))
+        negatives = rng.choice(absent, size=min(5, len(absent)),
+                               replace=False)
+        images.append(dict(
+            id=image_id, width=size, height=size, file_name=file_name,
+            coco_url=f'{COCO_URL}{image_dir}/{file_name}',
+            neg_category_ids=sorted(int(c) for c in negatives),
+            not_exhaustive_category_ids=sorted(
+                c for c in present if rng.random() < 0.05)))
+        for obj in objects:
+            annotations.append(
+                _annotation(obj, len(annotations) + 1, image_id))
+    return dict(images=images, annotations=annotations)
+
+
+def generate_lvis_long_tail(root: str, seed: int = 0,
+                            **kwargs) -> Dict[str, str]:
+    """Write the long-tailed LVIS v1-format set under ``root``.
+
+    Args:
+        root (str): Output folder (created): ``annotations/lvis_v1_{train,
+            val}.json``, images in ``train2017/`` and ``val2017/`` (found
+            through ``coco_url``, as in LVIS v1).
+        seed (int): Random seed; equal seeds write identical files.
+        **kwargs: ``num_classes`` (default 200, at most 240),
+            ``max_frequent_images`` (most training images of a frequent
+            class, default 250), ``classes_per_image`` ((low, high) distinct
+            classes per image, at most 9; default (3, 6)),
+            ``val_images_per_class`` (default 4), ``image_size`` (default
+            128).
+
+    Returns:
+        dict: Paths of the ``train`` and ``val`` annotation files.
+    """
+    options = {**_DEFAULTS, **kwargs}
+    unknown = set(options) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError(f'unknown arguments {sorted(unknown)}; known: '
+                        f'{sorted(_DEFAULTS)}')
+    num_classes = options['num_classes']
+    names = long_tail_class_names(num_classes)
+    low, high = options['classes_per_image']
+    if not 1 <= low <= high <= 9:
+        raise ValueError(f'classes_per_image={options["classes_per_image"]}'
+                         ': need 1 <= low <= high <= 9 (a 3 × 3 grid)')
+    if options['max_frequent_images'] <= COMMON_MAX:
+        raise ValueError('max_frequent_images must exceed '
+                         f'{COMMON_MAX}, LVIS\'s frequent threshold')
+    rng = np.random.default_rng(seed)
+    counts = _image_counts(rng, num_classes, options['max_frequent_images'])
+    train_images = _deal(rng, counts, (low, high))
+    val_images = _deal(
+        rng, np.full(num_classes, options['val_images_per_class']),
+        (low, high))
+    out, size = Path(root), options['image_size']
+    train = _split(rng, out, 'train2017', train_images, size, 1, num_classes)
+    val = _split(rng, out, 'val2017', val_images, size,
+                 len(train_images) + 1, num_classes)
+    instance_count = np.bincount(
+        [a['category_id'] - 1 for a in train['annotations']],
+        minlength=num_classes)
+    categories = [
+        dict(id=i + 1, name=name, synset=f'{name}.n.01', synonyms=[name],
+             frequency=('r' if counts[i] <= RARE_MAX else
+                        'c' if counts[i] <= COMMON_MAX else 'f'),
+             image_count=int(counts[i]),
+             instance_count=int(instance_count[i]),
+             **{'def': name.replace('_', ' ')})
+        for i, name in enumerate(names)
+    ]
+    info = dict(description=f'apa_mmdet synthetic long-tailed LVIS v1, '
+                f'seed {seed}')
+    return {
+        key: _write(root, f'lvis_v1_{key}.json',
+                    dict(info=info, licenses=[], categories=categories,
+                         **split))
+        for key, split in (('train', train), ('val', val))
+    }
