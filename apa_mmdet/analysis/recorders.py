@@ -15,7 +15,26 @@ from ..models.layers import AdaptiveActivation
 from .statistics import GroupScoreStats, ValueStats
 
 
-class SiteInputRecorder:
+class _HookOwner:
+    """Holds hook handles; :meth:`remove` (or leaving a ``with``) removes
+    them."""
+
+    def __init__(self):
+        self._handles = []
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+class SiteInputRecorder(_HookOwner):
     """Moments and a histogram of the input z of every APA/AGLU module of
     ``model``, over every call (forward pre-hooks).
 
@@ -33,10 +52,10 @@ class SiteInputRecorder:
     def __init__(self, model: nn.Module,
                  value_range: Tuple[float, float] = (-8., 8.),
                  bins: int = 160):
+        super().__init__()
         self.sites: Dict[str, ValueStats] = OrderedDict()
         self.acts: Dict[str, str] = {}
         self.calls: Dict[str, int] = {}
-        self._handles = []
         for name, module in model.named_modules():
             if isinstance(module, AdaptiveActivation):
                 self.sites[name] = ValueStats(value_range, bins)
@@ -61,16 +80,6 @@ class SiteInputRecorder:
 
         return record
 
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-    def __enter__(self) -> 'SiteInputRecorder':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 def frequency_groups(ann_file: str) -> List[str]:
@@ -116,7 +125,7 @@ def assign_roi_labels(rois: Tensor, gt_bboxes: Tensor, gt_labels: Tensor,
     return labels
 
 
-class ClassifierRecorder:
+class ClassifierRecorder(_HookOwner):
     """Logits and scores of the RoI classifier of a two-stage detector on
     its test-time RoIs, per class group, positives and negatives apart.
 
@@ -136,6 +145,7 @@ class ClassifierRecorder:
 
     def __init__(self, roi_head: nn.Module, class_groups: Sequence[str],
                  ground_truth: Dict[int, Tuple[Tensor, Tensor]]):
+        super().__init__()
         extractor, head = roi_head.bbox_roi_extractor, roi_head.bbox_head
         if isinstance(head, nn.ModuleList):
             extractor, head = extractor[-1], head[-1]
@@ -148,7 +158,7 @@ class ClassifierRecorder:
         self.stats = GroupScoreStats(class_groups)
         self._rois = None
         self._pending: List[Tuple[Tensor, Tensor]] = []
-        self._handles = [
+        self._handles += [
             extractor.register_forward_hook(self._record_rois),
             head.register_forward_hook(self._record_logits)
         ]
@@ -185,13 +195,3 @@ class ClassifierRecorder:
                         scores[mine], labels)
         self._pending = []
 
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-    def __enter__(self) -> 'ClassifierRecorder':
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()

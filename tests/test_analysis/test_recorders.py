@@ -5,16 +5,14 @@ per-group statistics equal a direct computation on the same RoIs."""
 import numpy as np
 import pytest
 import torch
-from mmdet.registry import MODELS
-from mmdet.utils import register_all_modules
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from apa_mmdet.analysis import (ClassifierRecorder, SiteInputRecorder,
                                 assign_roi_labels, dataset_ground_truth,
                                 frequency_groups)
 from apa_mmdet.datasets.synthetic import generate_lvis
-from tests.helpers.configs import CONFIG_ROOT
+from tests.helpers.configs import (CONFIG_ROOT, build_initialised,
+                                   config_on_data)
 
 CONFIG = CONFIG_ROOT / 'synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 
@@ -23,13 +21,8 @@ CONFIG = CONFIG_ROOT / 'synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.p
 def detector_and_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('lvis')
     generate_lvis(str(root), num_train=16, num_val=12, image_size=96)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('DATA_ROOT', f'{root}/')
-        cfg = Config.fromfile(CONFIG)
-    register_all_modules()
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    cfg = config_on_data(CONFIG, root)
+    model = build_initialised(cfg)
     model.eval()
     cfg.test_dataloader.num_workers = 0
     cfg.test_dataloader.persistent_workers = False

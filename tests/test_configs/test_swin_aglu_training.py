@@ -1,17 +1,14 @@
 # Copyright (c) apa_mmdet contributors.
 """The CPU-sized Swin-T-AGLU V3Det config trains on the generated V3Det
 set: every FFN's AGLU gets a finite, non-zero gradient and its λ, κ move."""
-import pytest
 import torch
-from mmdet.registry import MODELS
-from mmdet.utils import register_all_modules
-from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
 from apa_mmdet.datasets.synthetic import generate_v3det
 from apa_mmdet.models.layers import AGLU
-from tests.helpers.configs import CONFIG_ROOT
+from tests.helpers.configs import (CONFIG_ROOT, build_initialised,
+                                   config_on_data)
 
 CONFIG = (CONFIG_ROOT /
           'synthetic/faster-rcnn_swin-t-aglu-tiny_fpn_wclinear_synthetic-v3det.py')
@@ -19,13 +16,8 @@ CONFIG = (CONFIG_ROOT /
 
 def test_a_training_step_reaches_every_ffn_aglu(tmp_path):
     generate_v3det(str(tmp_path), num_train=8, num_val=12, image_size=96)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('DATA_ROOT', f'{tmp_path}/')
-        cfg = Config.fromfile(CONFIG)
-    register_all_modules()
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    cfg = config_on_data(CONFIG, tmp_path)
+    model = build_initialised(cfg)
     model.train()
     acts = {name: module for name, module in model.backbone.named_modules()
             if isinstance(module, AGLU)}

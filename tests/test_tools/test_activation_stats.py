@@ -7,29 +7,22 @@ import sys
 from pathlib import Path
 
 import torch
-from mmdet.registry import MODELS
-from mmdet.utils import register_all_modules
-from mmengine.config import Config
 from PIL import Image
 
 from apa_mmdet.datasets.synthetic import generate_lvis
+from tests.helpers.configs import build_initialised, config_on_data
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / 'tools/analysis_tools/activation_stats.py'
 CONFIG = ROOT / 'configs/synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 
 
-def test_tables_report_and_pictures(tmp_path, monkeypatch):
+def test_tables_report_and_pictures(tmp_path):
     data = tmp_path / 'data'
     generate_lvis(str(data), num_train=16, num_val=12, image_size=96)
-    monkeypatch.setenv('DATA_ROOT', f'{data}/')
-    register_all_modules()
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(CONFIG).model)
-    model.init_weights()
+    model = build_initialised(config_on_data(CONFIG, data))
     checkpoint = tmp_path / 'model.pth'
     torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
-    monkeypatch.delenv('DATA_ROOT')
     out = tmp_path / 'out'
     result = subprocess.run(
         [sys.executable, str(TOOL), str(CONFIG), str(checkpoint), '--data',

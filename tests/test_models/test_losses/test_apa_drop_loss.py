@@ -1,6 +1,5 @@
 # Copyright (c) apa_mmdet contributors.
 """APADropLoss: formula, rare-negative drop, protocol through BBoxHead."""
-import json
 
 import pytest
 import torch
