@@ -30,7 +30,8 @@ default, so page faults would dominate; the script re-executes itself with
 
 Usage: ``python -m benchmarks.activation [--device cuda] [--shapes
 8x256x56x56 ...] [--dtypes float32 bfloat16 ...] [--reps 20] [--calls N]
-[--compile]``
+[--compile] [--tokens]``; ``--tokens``: channels-last (B, L, C) inputs with
+per-channel λ, κ on dim=-1, as in a transformer's FFN.
 """
 import argparse
 import statistics
@@ -40,7 +41,7 @@ import time
 from ._common import fix_allocator
 
 
-def implementations(channels, device, use_compile):
+def implementations(channels, device, use_compile, dim=1):
     import torch
     from torch import nn
 
@@ -51,19 +52,20 @@ def implementations(channels, device, use_compile):
         return (nn.Parameter(torch.full((count, ), lam, device=device)),
                 nn.Parameter(torch.full((count, ), kappa, device=device)))
 
-    view = (1, channels, 1, 1)
+    # the official form broadcasts a parameter view over the channels
+    view = (1, channels, 1, 1) if dim == 1 else (1, 1, channels)
     scalar, per_channel, official = (parameters(1), parameters(channels),
                                      parameters(channels))
 
     def eager_formula(x):
         with use_eager_formula():
-            return aglu(x, *per_channel)
+            return aglu(x, *per_channel, dim=dim)
 
     def formula64(fn, params):
         """``fn`` of apa_mmdet.ops in float64 through the eager formula."""
         def reference(x):
             with use_eager_formula():
-                return fn(x, *(p.double() for p in params))
+                return fn(x, *(p.double() for p in params), dim=dim)
         return reference
 
     # name: (function, the parameters it learns, float64 reference)
@@ -76,10 +78,10 @@ def implementations(channels, device, use_compile):
                                   None),
         'AGLU scalar': (lambda x: aglu(x, *scalar), scalar,
                         formula64(aglu, scalar)),
-        'AGLU per-channel': (lambda x: aglu(x, *per_channel), per_channel,
-                             formula64(aglu, per_channel)),
-        'APA per-channel': (lambda x: apa(x, *per_channel), per_channel,
-                            formula64(apa, per_channel)),
+        'AGLU per-channel': (lambda x: aglu(x, *per_channel, dim=dim),
+                             per_channel, formula64(aglu, per_channel)),
+        'APA per-channel': (lambda x: apa(x, *per_channel, dim=dim),
+                            per_channel, formula64(apa, per_channel)),
         'AGLU per-ch. eager formula': (eager_formula, per_channel, None),
     }
     if use_compile:
@@ -125,7 +127,7 @@ def relative_error(fn, reference, base, grad):
                for got, expected in zip(*results))
 
 
-def measure(shape, dtype, device, reps, calls, use_compile):
+def measure(shape, dtype, device, reps, calls, use_compile, dim=1):
     """Median seconds per forward and per backward call (the backward:
     ``autograd.grad`` of the input and the parameters, so nothing is
     accumulated), held bytes / input and bf16 output dtype per
@@ -135,7 +137,7 @@ def measure(shape, dtype, device, reps, calls, use_compile):
     from apa_mmdet.ops import dispatch
     from tests.helpers.saved_memory import saved_storage_bytes
     torch.manual_seed(0)
-    impls = implementations(shape[1], device, use_compile)
+    impls = implementations(shape[dim], device, use_compile, dim)
     base = torch.randn(shape, device=device, dtype=dtype)
     grad = torch.randn(shape, device=device, dtype=dtype)
     copy_target = torch.empty_like(base)
@@ -218,6 +220,10 @@ def main():
                         'CPU, 20 on CUDA')
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile of the official form')
+    parser.add_argument('--tokens', action='store_true',
+                        help='channels last: shapes are (B, L, C) and '
+                        'per-channel λ, κ act on dim=-1 (transformer '
+                        'tokens); default shapes 8x3136x256 4x4096x128')
     args = parser.parse_args()
     if args.device == 'cpu':
         fix_allocator()
@@ -225,8 +231,11 @@ def main():
     cuda = args.device == 'cuda'
     dtypes = args.dtypes or (['float32', 'bfloat16', 'float16'] if cuda
                              else ['float32'])
-    shapes = args.shapes or (['64x256x112x112', '2x256x200x336'] if cuda
-                             else ['8x256x56x56', '4x128x64x64'])
+    shapes = args.shapes or (
+        ['64x12544x256', '2x67200x256'] if args.tokens and cuda else
+        ['8x3136x256', '4x4096x128'] if args.tokens else
+        ['64x256x112x112', '2x256x200x336'] if cuda else
+        ['8x256x56x56', '4x128x64x64'])
     calls = args.calls or (20 if cuda else 1)
     where = (torch.cuda.get_device_name() if cuda else
              f'{torch.get_num_threads()} threads')
@@ -238,7 +247,8 @@ def main():
         for name in dtypes:
             dtype = getattr(torch, name)
             info, copy_time, path = measure(shape, dtype, args.device,
-                                            args.reps, calls, args.compile)
+                                            args.reps, calls, args.compile,
+                                            -1 if args.tokens else 1)
             write_table(text, shape, dtype, info, copy_time, path,
                         args.device)
 

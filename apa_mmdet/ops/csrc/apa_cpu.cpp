@@ -2,7 +2,9 @@
 // Fused CPU kernels of APA(z) = (λ·exp(−κz) + 1)^(−1/λ) and AGLU(z) = z·APA(z).
 //
 // One pass over the input each way, vectorised with ATen's at::vec and
-// parallel (OpenMP, torch's pool) over rows of one channel. With
+// parallel (OpenMP, torch's pool) over rows of one channel, or, when the
+// channels are the innermost dimension (logits, transformer tokens), over
+// tokens of C channels with per-lane λ, κ. With
 // u = κz − ln λ, t = exp(−|u|):
 //   log p = (min(u, 0) − log1p(t)) / λ = −s/λ,   σ(−u) = (u ≥ 0 ? t : 1)/(1 + t)
 //   q = p·σ(−u)/λ,  ∂p/∂z = κq,  ∂p/∂κ = zq,  ∂p/∂λ = p·(s − σ(−u))/λ²
@@ -20,6 +22,7 @@
 #include <cmath>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -74,26 +77,105 @@ struct Terms {
   Vectorized<T> u, t, neg_s, p;
 };
 
+// Per-lane constants: one channel's broadcast (rows of one channel) or
+// consecutive channels' (channels-last rows).
 template <typename T>
-inline Terms<T> apa_terms(const Vectorized<T>& z, const Channel<T>& c) {
+struct Consts {
+  Vectorized<T> kappa, log_lambda, inv_lambda;
+};
+
+template <typename T>
+inline Consts<T> broadcast(const Channel<T>& c) {
+  using V = Vectorized<T>;
+  return {V(c.kappa), V(c.log_lambda), V(c.inv_lambda)};
+}
+
+template <typename T>
+inline Terms<T> apa_terms(const Vectorized<T>& z, const Consts<T>& c) {
   using V = Vectorized<T>;
   Terms<T> r;
-  r.u = at::vec::fmadd(z, V(c.kappa), V(-c.log_lambda));
+  r.u = at::vec::fmadd(z, c.kappa, V(T(0)) - c.log_lambda);
   r.t = exp_nonpositive(r.u | V(T(-0.0)));  // −|u|: set the sign bit
   r.neg_s = at::vec::clamp_max(r.u, V(T(0))) - log1p_unit(r.t);  // NaN stays
-  r.p = exp_nonpositive(r.neg_s * V(c.inv_lambda));
+  r.p = exp_nonpositive(r.neg_s * c.inv_lambda);
   return r;
 }
 
 template <typename T>
+inline Vectorized<T> forward_vec(const Vectorized<T>& z, const Consts<T>& c,
+                                 bool aglu) {
+  const Vectorized<T> p = apa_terms(z, c).p;
+  return aglu ? z * p : p;
+}
+
+// The input gradient of one vector; the λ and κ terms (g·∂out/∂λ·λ² and
+// g·∂out/∂κ per lane) are added to acc_lambda and acc_kappa.
+template <typename T>
+inline Vectorized<T> backward_vec(const Vectorized<T>& z,
+                                  const Vectorized<T>& gv, const Consts<T>& c,
+                                  bool aglu, Vectorized<T>& acc_lambda,
+                                  Vectorized<T>& acc_kappa) {
+  using V = Vectorized<T>;
+  const V one(T(1)), zero(T(0));
+  const Terms<T> r = apa_terms(z, c);
+  const V sigma = V::blendv(one, r.t, r.u >= zero) / (one + r.t);
+  V diff = zero - r.neg_s - sigma;  // s − σ(−u)
+  const V use_series = r.u > V(T(kSeriesMinU));
+  if (use_series.zero_mask() != (1 << V::size()) - 1) {  // rare lanes
+    const V w = r.t;  // e^{−u} there (u > 0)
+    const V series = w * w *
+        (V(T(0.5)) - w * (V(T(2. / 3.)) - w * (V(T(0.75)) - V(T(0.8)) * w)));
+    diff = V::blendv(diff, series, use_series);
+  }
+  const V q_g = r.p * sigma * c.inv_lambda * gv;
+  if (aglu) {
+    const V zq_g = z * q_g;
+    acc_kappa = at::vec::fmadd(zq_g, z, acc_kappa);
+    acc_lambda = at::vec::fmadd(z * r.p * gv, diff, acc_lambda);
+    return at::vec::fmadd(c.kappa, zq_g, r.p * gv);
+  }
+  acc_kappa = at::vec::fmadd(q_g, z, acc_kappa);
+  acc_lambda = at::vec::fmadd(r.p * gv, diff, acc_lambda);
+  return c.kappa * q_g;
+}
+
+// x[0, n) → out with one channel's constants (a row of one channel).
+template <typename T>
 void forward_span(const T* x, T* out, int64_t n, const Channel<T>& c,
                   bool aglu) {
+  using V = Vectorized<T>;
+  const Consts<T> k = broadcast(c);
+  for (int64_t i = 0; i < n; i += V::size()) {
+    const int64_t m = std::min<int64_t>(V::size(), n - i);
+    const V z = m == V::size() ? V::loadu(x + i) : V::loadu(x + i, m);
+    forward_vec(z, k, aglu).store(out + i, m);
+  }
+}
+
+// Per-channel constants as arrays, for channels-last rows.
+template <typename T>
+struct ChannelArrays {
+  std::vector<T> kappa, log_lambda, inv_lambda;
+
+  // Lanes past m load 0 (finite terms, and their gradient is 0).
+  Consts<T> at(int64_t channel, int64_t m) const {
+    using V = Vectorized<T>;
+    return {V::loadu(kappa.data() + channel, m),
+            V::loadu(log_lambda.data() + channel, m),
+            V::loadu(inv_lambda.data() + channel, m)};
+  }
+};
+
+// x[0, n) → out, element i with channel first_channel + i's constants (a
+// channels-last row).
+template <typename T>
+void forward_channels(const T* x, T* out, int64_t n, int64_t first_channel,
+                      const ChannelArrays<T>& arrays, bool aglu) {
   using V = Vectorized<T>;
   for (int64_t i = 0; i < n; i += V::size()) {
     const int64_t m = std::min<int64_t>(V::size(), n - i);
     const V z = m == V::size() ? V::loadu(x + i) : V::loadu(x + i, m);
-    const V p = apa_terms(z, c).p;
-    (aglu ? z * p : p).store(out + i, m);
+    forward_vec(z, arrays.at(first_channel + i, m), aglu).store(out + i, m);
   }
 }
 
@@ -103,33 +185,34 @@ void backward_span(const T* g, const T* x, T* grad_x, int64_t n,
                    const Channel<T>& c, bool aglu, Vectorized<T>& acc_lambda,
                    Vectorized<T>& acc_kappa) {
   using V = Vectorized<T>;
-  const V one(T(1)), zero(T(0)), kappa(c.kappa), inv_lambda(c.inv_lambda);
+  const Consts<T> k = broadcast(c);
   for (int64_t i = 0; i < n; i += V::size()) {
     const int64_t m = std::min<int64_t>(V::size(), n - i);
     const bool full = m == V::size();
     const V z = full ? V::loadu(x + i) : V::loadu(x + i, m);
     const V gv = full ? V::loadu(g + i) : V::loadu(g + i, m);  // 0 past n
-    const Terms<T> r = apa_terms(z, c);
-    const V sigma = V::blendv(one, r.t, r.u >= zero) / (one + r.t);
-    V diff = zero - r.neg_s - sigma;  // s − σ(−u)
-    const V use_series = r.u > V(T(kSeriesMinU));
-    if (use_series.zero_mask() != (1 << V::size()) - 1) {  // rare lanes
-      const V w = r.t;  // e^{−u} there (u > 0)
-      const V series = w * w *
-          (V(T(0.5)) - w * (V(T(2. / 3.)) - w * (V(T(0.75)) - V(T(0.8)) * w)));
-      diff = V::blendv(diff, series, use_series);
-    }
-    const V q_g = r.p * sigma * inv_lambda * gv;
-    if (aglu) {
-      const V zq_g = z * q_g;
-      at::vec::fmadd(kappa, zq_g, r.p * gv).store(grad_x + i, m);
-      acc_kappa = at::vec::fmadd(zq_g, z, acc_kappa);
-      acc_lambda = at::vec::fmadd(z * r.p * gv, diff, acc_lambda);
-    } else {
-      (kappa * q_g).store(grad_x + i, m);
-      acc_kappa = at::vec::fmadd(q_g, z, acc_kappa);
-      acc_lambda = at::vec::fmadd(r.p * gv, diff, acc_lambda);
-    }
+    backward_vec(z, gv, k, aglu, acc_lambda, acc_kappa).store(grad_x + i, m);
+  }
+}
+
+// The same for a channels-last row segment: the λ and κ terms of channel
+// first_channel + i are added to sums_lambda[i] and sums_kappa[i].
+template <typename T>
+void backward_channels(const T* g, const T* x, T* grad_x, int64_t n,
+                       int64_t first_channel, const ChannelArrays<T>& arrays,
+                       bool aglu, T* sums_lambda, T* sums_kappa) {
+  using V = Vectorized<T>;
+  for (int64_t i = 0; i < n; i += V::size()) {
+    const int64_t m = std::min<int64_t>(V::size(), n - i);
+    const bool full = m == V::size();
+    const V z = full ? V::loadu(x + i) : V::loadu(x + i, m);
+    const V gv = full ? V::loadu(g + i) : V::loadu(g + i, m);  // 0 past n
+    V acc_lambda = V::loadu(sums_lambda + i, m);
+    V acc_kappa = V::loadu(sums_kappa + i, m);
+    backward_vec(z, gv, arrays.at(first_channel + i, m), aglu, acc_lambda,
+                 acc_kappa).store(grad_x + i, m);
+    acc_lambda.store(sums_lambda + i, m);
+    acc_kappa.store(sums_kappa + i, m);
   }
 }
 
@@ -186,6 +269,34 @@ std::vector<Channel<T>> channel_constants(const at::Tensor& lambda,
   return out;
 }
 
+template <typename T>
+ChannelArrays<T> channel_arrays(const std::vector<Channel<T>>& consts) {
+  ChannelArrays<T> arrays;
+  for (const auto& c : consts) {
+    arrays.kappa.push_back(c.kappa);
+    arrays.log_lambda.push_back(c.log_lambda);
+    arrays.inv_lambda.push_back(c.inv_lambda);
+  }
+  return arrays;
+}
+
+// Channels last: per-channel λ, κ on an input whose channels are its
+// innermost dimension ((N, C) logits, or (B·L, C, 1) tokens): rows of one
+// channel would be single elements, so rows are tokens of C channels.
+bool channels_last(const Rows& rows) {
+  return rows.channels > 1 && rows.inner == 1;
+}
+
+// fn(token, start) for every token of C channels, tokens split over
+// threads; then fn sees [start, start + C).
+template <typename F>
+void for_each_token(int64_t tokens, int64_t channels, const F& fn) {
+  const int64_t grain = std::max<int64_t>(1, kGrainElements / channels);
+  at::parallel_for(0, tokens, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) fn(t, t * channels);
+  });
+}
+
 void check_inputs(const at::Tensor& x, const at::Tensor& lambda,
                   const at::Tensor& kappa) {
   TORCH_CHECK(x.device().is_cpu(), "apa_mmdet CPU kernel got a ",
@@ -220,6 +331,27 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
         const auto consts = channel_constants<opmath_t>(lambda, kappa);
         const scalar_t* xp = x.const_data_ptr<scalar_t>();
         scalar_t* op = out.data_ptr<scalar_t>();
+        if (channels_last(rows)) {
+          const auto arrays = channel_arrays(consts);
+          const int64_t channels = rows.channels;
+          for_each_token(rows.count / channels, channels, [&](int64_t,
+                                                              int64_t start) {
+            if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+              forward_channels(reinterpret_cast<const opmath_t*>(xp) + start,
+                               reinterpret_cast<opmath_t*>(op) + start,
+                               channels, 0, arrays, aglu);
+            } else {
+              opmath_t xb[kBufferLength], ob[kBufferLength];
+              for (int64_t i = 0; i < channels; i += kBufferLength) {
+                const int64_t m = std::min(kBufferLength, channels - i);
+                for (int64_t k = 0; k < m; ++k) xb[k] = opmath_t(xp[start + i + k]);
+                forward_channels(xb, ob, m, i, arrays, aglu);
+                for (int64_t k = 0; k < m; ++k) op[start + i + k] = scalar_t(ob[k]);
+              }
+            }
+          });
+          return;
+        }
         for_each_row(rows, [&](int64_t, int64_t start, int64_t n,
                                int64_t channel) {
             const auto& c = consts[channel];
@@ -241,6 +373,72 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
   return out;
 }
 
+// apa_backward for channels-last inputs: tokens in blocks, each block's
+// per-channel sums in the compute dtype, the blocks' added in float64.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_channels_last(
+    const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x,
+    const at::Tensor& lambda, const at::Tensor& kappa, const Rows& rows,
+    bool aglu) {
+  const int64_t channels = rows.channels;
+  const int64_t tokens = rows.count / channels;
+  const int64_t block = std::max<int64_t>(1, kGrainElements / channels);
+  const int64_t blocks = (tokens + block - 1) / block;
+  auto opts = x.options().dtype(at::kDouble);
+  auto sum_lambda = at::zeros({blocks, channels}, opts);
+  auto sum_kappa = at::zeros({blocks, channels}, opts);
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "apa_backward", [&] {
+        using opmath_t = at::opmath_type<scalar_t>;
+        TORCH_CHECK(lambda.scalar_type() == c10::CppTypeToScalarType<opmath_t>::value,
+                    "lambda/kappa must be in the compute dtype");
+        const auto arrays =
+            channel_arrays(channel_constants<opmath_t>(lambda, kappa));
+        const scalar_t* xp = x.const_data_ptr<scalar_t>();
+        const scalar_t* gp = grad.const_data_ptr<scalar_t>();
+        scalar_t* gxp = grad_x.data_ptr<scalar_t>();
+        double* slp = sum_lambda.data_ptr<double>();
+        double* skp = sum_kappa.data_ptr<double>();
+        at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+          std::vector<opmath_t> acc_lambda(channels), acc_kappa(channels);
+          for (int64_t b = begin; b < end; ++b) {
+            std::fill(acc_lambda.begin(), acc_lambda.end(), opmath_t(0));
+            std::fill(acc_kappa.begin(), acc_kappa.end(), opmath_t(0));
+            for (int64_t t = b * block; t < std::min(tokens, (b + 1) * block);
+                 ++t) {
+              const int64_t start = t * channels;
+              if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+                backward_channels(
+                    reinterpret_cast<const opmath_t*>(gp) + start,
+                    reinterpret_cast<const opmath_t*>(xp) + start,
+                    reinterpret_cast<opmath_t*>(gxp) + start, channels, 0,
+                    arrays, aglu, acc_lambda.data(), acc_kappa.data());
+              } else {
+                opmath_t gb[kBufferLength], xb[kBufferLength],
+                    ob[kBufferLength];
+                for (int64_t i = 0; i < channels; i += kBufferLength) {
+                  const int64_t m = std::min(kBufferLength, channels - i);
+                  for (int64_t k = 0; k < m; ++k) {
+                    xb[k] = opmath_t(xp[start + i + k]);
+                    gb[k] = opmath_t(gp[start + i + k]);
+                  }
+                  backward_channels(gb, xb, ob, m, i, arrays, aglu,
+                                    acc_lambda.data() + i,
+                                    acc_kappa.data() + i);
+                  for (int64_t k = 0; k < m; ++k)
+                    gxp[start + i + k] = scalar_t(ob[k]);
+                }
+              }
+            }
+            for (int64_t c = 0; c < channels; ++c) {
+              slp[b * channels + c] = acc_lambda[c];
+              skp[b * channels + c] = acc_kappa[c];
+            }
+          }
+        });
+      });
+  return {grad_x, sum_lambda.sum(0), sum_kappa.sum(0)};
+}
+
 // Returns (grad_x, Σ g·∂out/∂λ·λ², Σ g·∂out/∂κ); the sums have λ's shape and
 // are float64.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
@@ -253,6 +451,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
               "grad must be a contiguous tensor like the input");
   auto grad_x = at::empty_like(x);
   const Rows rows = make_rows(x, lambda.numel());
+  const int64_t channels = lambda.numel();
+  if (channels_last(rows))
+    return backward_channels_last(grad, x, grad_x, lambda, kappa, rows, aglu);
   auto opts = x.options().dtype(at::kDouble);
   auto sum_lambda = at::empty({rows.count}, opts);
   auto sum_kappa = at::empty({rows.count}, opts);
@@ -293,7 +494,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
             skp[r] = lane_sum(acc_kappa);
         });
       });
-  const int64_t channels = lambda.numel();
   return {grad_x, sum_lambda.view({-1, channels}).sum(0),
           sum_kappa.view({-1, channels}).sum(0)};
 }
