@@ -19,7 +19,8 @@ and κ (``benchmarks/kernel_instructions.py``).
 
 The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
 (BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
-κ it is (1, numel). Both kernels are ``torch.library`` custom ops, so
+κ it is (1, numel); with the channels innermost ((N, C) logits, tokens) it
+is (tokens, C), each column one channel. Both kernels are ``torch.library`` custom ops, so
 ``torch.compile`` keeps them whole. Imported on first CUDA use by
 ``dispatch``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
 (how the tests check them on machines without a GPU, which also compile
@@ -88,17 +89,31 @@ def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
 
 
 @triton.jit
+def _element_parameters(lambda_ptr, kappa_ptr, offsets, mask, channels):
+    """The same for rows of C channels (channels innermost): each
+    element's channel, shaped like the tile."""
+    channel = offsets % channels
+    lam = tl.load(lambda_ptr + channel, mask=mask, other=1.0)
+    kappa = tl.load(kappa_ptr + channel, mask=mask, other=1.0)
+    return 1.0 / lam, tl.log2(lam), kappa, kappa * LOG2_E
+
+
+@triton.jit
 def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
                n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
-               WIDE: tl.constexpr):
+               WIDE: tl.constexpr, CHANNELS_LAST: tl.constexpr):
     """This program's tile of z (float32) and the terms both directions
     use, in base 2 (``exp2`` is one instruction): v = u·log2 e,
     a = 2^{−|v|}, log2(1 + a), s·log2 e where s = softplus(−u) = −log σ(u),
     and p = 2^{−s·log2 e/λ}."""
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
                                          BLOCK_I, WIDE)
-    inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
-        lambda_ptr, kappa_ptr, row, row_mask, channels)
+    if CHANNELS_LAST:
+        inv_lam, log2_lam, kappa, kappa_log2_e = _element_parameters(
+            lambda_ptr, kappa_ptr, offsets, mask, channels)
+    else:
+        inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
+            lambda_ptr, kappa_ptr, row, row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     v = kappa_log2_e * z - log2_lam
     a = tl.exp2(-tl.abs(v))
@@ -113,10 +128,10 @@ def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
 def _apa_forward_kernel(x_ptr, out_ptr, lambda_ptr, kappa_ptr, rows, inner,
                         channels, n_col_blocks, AGLU: tl.constexpr,
                         BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
-                        WIDE: tl.constexpr):
+                        WIDE: tl.constexpr, CHANNELS_LAST: tl.constexpr):
     _, _, offsets, mask, z, _, _, _, _, _, _, p = _load_tile(
         x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels, n_col_blocks,
-        BLOCK_R, BLOCK_I, WIDE)
+        BLOCK_R, BLOCK_I, WIDE, CHANNELS_LAST)
     out = p * z if AGLU else p
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -126,14 +141,15 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                          partial_lambda_ptr, partial_kappa_ptr, rows, inner,
                          channels, n_col_blocks, AGLU: tl.constexpr,
                          BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
-                         WIDE: tl.constexpr):
+                         WIDE: tl.constexpr, CHANNELS_LAST: tl.constexpr):
     """Masked elements load z = g = 0, so every term of the sums (each has
-    a factor g) is 0 there."""
+    a factor g) is 0 there. Partial sums: one per row and column block, or
+    with ``CHANNELS_LAST`` one per row block and column (channel)."""
     (row, row_mask, offsets, mask, z, kappa, inv_lam, v, a, log2_1p_a,
      softplus_neg_u_log2_e, p) = _load_tile(x_ptr, lambda_ptr, kappa_ptr,
                                             rows, inner, channels,
                                             n_col_blocks, BLOCK_R, BLOCK_I,
-                                            WIDE)
+                                            WIDE, CHANNELS_LAST)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     # σ(−u) = e^{−softplus(u)} = 2^{−log2(1 + a)}·(a if u >= 0 else 1)
     sigma = tl.exp2(-log2_1p_a) * tl.where(v >= 0.0, a, 1.0)
@@ -156,11 +172,21 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
         lambda_terms = g_p * diff
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty),
              mask=mask)
-    partial = row * n_col_blocks + tl.program_id(0) % n_col_blocks
-    kappa_sum = tl.sum(kappa_terms, axis=1) * tl.reshape(inv_lam, (BLOCK_R, ))
-    tl.store(partial_kappa_ptr + partial, kappa_sum, mask=row_mask)
-    tl.store(partial_lambda_ptr + partial, tl.sum(lambda_terms, axis=1),
-             mask=row_mask)
+    if CHANNELS_LAST:
+        pid = tl.program_id(0)
+        col = (pid % n_col_blocks) * BLOCK_I + tl.arange(0, BLOCK_I)
+        partial = (pid // n_col_blocks) * inner + col
+        tl.store(partial_kappa_ptr + partial,
+                 tl.sum(kappa_terms * inv_lam, axis=0), mask=col < inner)
+        tl.store(partial_lambda_ptr + partial, tl.sum(lambda_terms, axis=0),
+                 mask=col < inner)
+    else:
+        partial = row * n_col_blocks + tl.program_id(0) % n_col_blocks
+        kappa_sum = tl.sum(kappa_terms, axis=1) * tl.reshape(
+            inv_lam, (BLOCK_R, ))
+        tl.store(partial_kappa_ptr + partial, kappa_sum, mask=row_mask)
+        tl.store(partial_lambda_ptr + partial, tl.sum(lambda_terms, axis=1),
+                 mask=row_mask)
 
 
 def _wide(x: Tensor) -> bool:
@@ -183,14 +209,19 @@ def _tile_width(rows: int, inner: int) -> int:
 
 
 def _launch_shape(x: Tensor, channels: int):
-    """(rows, inner, n_col_blocks, BLOCK_R, BLOCK_I, grid) for ``x``."""
+    """(rows, inner, n_col_blocks, BLOCK_R, BLOCK_I, grid, channels_last)
+    for ``x``: rows of one channel, or, when the C channels are innermost
+    ((N, C) logits, (B·L, C, 1) tokens), rows of C channels."""
     rows = 1 if channels == 1 else x.shape[0] * x.shape[1]
+    channels_last = channels > 1 and x.numel() == rows
+    if channels_last:
+        rows = x.numel() // channels
     inner = x.numel() // rows
     block_i = _tile_width(rows, inner)
     block_r = BLOCK // block_i
     n_col_blocks = triton.cdiv(inner, block_i)
     grid = (triton.cdiv(rows, block_r) * n_col_blocks, )
-    return rows, inner, n_col_blocks, block_r, block_i, grid
+    return rows, inner, n_col_blocks, block_r, block_i, grid, channels_last
 
 
 def _on_device_of(x: Tensor):
@@ -207,13 +238,14 @@ def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
     (floored) and κ are float32 of shape (1,) or (C,), C = x.shape[1]."""
     out = torch.empty_like(x)
     if x.numel():
-        rows, inner, n_col_blocks, block_r, block_i, grid = _launch_shape(
-            x, lambda_.numel())
+        (rows, inner, n_col_blocks, block_r, block_i, grid,
+         channels_last) = _launch_shape(x, lambda_.numel())
         with _on_device_of(x):
             _apa_forward_kernel[grid](
                 x, out, lambda_, kappa, rows, inner, lambda_.numel(),
                 n_col_blocks, AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
-                WIDE=_wide(x), enable_fp_fusion=True)
+                WIDE=_wide(x), CHANNELS_LAST=channels_last,
+                enable_fp_fusion=True)
     return out
 
 
@@ -232,22 +264,28 @@ def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
     if not x.numel():
         sums = lambda_.new_zeros(lambda_.shape, dtype=torch.float64)
         return grad_x, sums, sums.clone()
-    rows, inner, n_col_blocks, block_r, block_i, grid = _launch_shape(
-        x, channels)
-    partial_lambda = x.new_empty((rows, n_col_blocks), dtype=torch.float32)
+    (rows, inner, n_col_blocks, block_r, block_i, grid,
+     channels_last) = _launch_shape(x, channels)
+    shape = ((triton.cdiv(rows, block_r), inner) if channels_last else
+             (rows, n_col_blocks))
+    partial_lambda = x.new_empty(shape, dtype=torch.float32)
     partial_kappa = torch.empty_like(partial_lambda)
     with _on_device_of(x):
         _apa_backward_kernel[grid](
             grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa,
             rows, inner, channels, n_col_blocks, AGLU=act == 'aglu',
             BLOCK_R=block_r, BLOCK_I=block_i, WIDE=_wide(x),
-            enable_fp_fusion=True)
-    return (grad_x, _per_channel(partial_lambda, channels),
-            _per_channel(partial_kappa, channels))
+            CHANNELS_LAST=channels_last, enable_fp_fusion=True)
+    return (grad_x, _per_channel(partial_lambda, channels, channels_last),
+            _per_channel(partial_kappa, channels, channels_last))
 
 
-def _per_channel(partial: Tensor, channels: int) -> Tensor:
-    """Sum (rows, n_col_blocks) partials per channel, rows = N·C."""
+def _per_channel(partial: Tensor, channels: int,
+                 channels_last: bool) -> Tensor:
+    """Sum partials per channel: (row blocks, C) ones, or (rows,
+    n_col_blocks) ones with rows = N·C."""
+    if channels_last:
+        return partial.sum(0, dtype=torch.float64)
     return partial.view(-1, channels, partial.shape[1]).sum(
         (0, 2), dtype=torch.float64)
 

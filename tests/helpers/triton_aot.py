@@ -21,14 +21,15 @@ _TOOLS = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia',
 
 def compile_kernel(direction: str, arch: int, dtype: str, act: str,
                    block_r: int, block_i: int, wide: bool = False,
-                   scalar: bool = False):
+                   scalar: bool = False, channels_last: bool = False):
     """The compiled kernel for ``sm_<arch>`` with tensors of ``dtype``
     ('fp32', 'bf16', 'fp16') and 16-aligned pointers and rows, as Triton
     specializes them at launch; ``scalar``: one λ and κ (rows = channels
-    = 1, which Triton makes constants)."""
+    = 1, which Triton makes constants); ``channels_last``: per-lane λ, κ
+    of rows of C channels."""
     kernel = KERNELS[direction]
     constants = dict(AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
-                     WIDE=wide)
+                     WIDE=wide, CHANNELS_LAST=channels_last)
     if scalar:
         constants.update(rows=1, channels=1)
     signature = {}

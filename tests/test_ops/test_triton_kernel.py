@@ -310,18 +310,23 @@ import itertools, json, sys
 from apa_mmdet.ops.triton_kernel import BLOCK
 from tests.helpers.triton_aot import (compile_kernel, machine_code,
                                       wide_accesses)
-variants = [(*v, False) for v in itertools.product(
+variants = [(*v, False, False) for v in itertools.product(
     (80, 90), ('forward', 'backward'), ('fp32', 'bf16', 'fp16'),
     ('aglu', 'apa'), ((1, BLOCK), (BLOCK // 64, 64)))]
-variants += [(90, direction, 'fp32', 'aglu', (1, BLOCK), True)
+variants += [(90, direction, 'fp32', 'aglu', (1, BLOCK), True, False)
              for direction in ('forward', 'backward')]
+# channels innermost (tokens of 256 channels)
+variants += [(90, direction, 'bf16', 'aglu', (BLOCK // 256, 256), False,
+              True) for direction in ('forward', 'backward')]
 report = []
-for arch, direction, dtype, act, (block_r, block_i), wide in variants:
+for (arch, direction, dtype, act, (block_r, block_i), wide,
+     channels_last) in variants:
     compiled = compile_kernel(direction, arch, dtype, act, block_r,
-                              block_i, wide)
+                              block_i, wide, channels_last=channels_last)
     loads, stores = wide_accesses(compiled)
     report.append(dict(arch=arch, direction=direction, dtype=dtype,
                        act=act, block_r=block_r, wide=wide,
+                       channels_last=channels_last,
                        wide_loads=loads, wide_stores=stores,
                        **machine_code(compiled)))
 sys.stdout.write(json.dumps(report))
@@ -339,7 +344,7 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
-    assert len(report) == 2 * 2 * 3 * 2 * 2 + 2
+    assert len(report) == 2 * 2 * 3 * 2 * 2 + 2 + 2
     for variant in report:
         assert variant['instructions'] > 0 and variant['mufu'] > 0, variant
         assert variant['spill_bytes'] == 0, variant
@@ -348,11 +353,14 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
 
 
 @pytest.mark.parametrize('act', ['aglu', 'apa'])
-def test_token_layout_on_the_kernels(triton_path, act):
-    """Per-channel λ, κ on the last dimension of (B, L, C) tokens: values
-    and all three gradients as the float64 formula's autograd."""
-    x = (torch.randn(2, 37, 6, device=DEVICE) * 3).requires_grad_()
-    lam, kappa = parameters(6)
+@pytest.mark.parametrize('shape', [(2, 37, 6), (3, 50, 300)])
+def test_token_layout_on_the_kernels(triton_path, act, shape):
+    """Per-channel λ, κ on the last dimension of (B, L, C) tokens (rows of
+    C channels, tiles across several rows and column blocks): values and
+    all three gradients as the float64 formula's autograd."""
+    channels = shape[-1]
+    x = (torch.randn(shape, device=DEVICE) * 3).requires_grad_()
+    lam, kappa = parameters(channels)
     lam[0] = 0.5  # off the floor (float32 1e-4 is below float64's)
     lam.requires_grad_()
     kappa.requires_grad_()
@@ -361,9 +369,9 @@ def test_token_layout_on_the_kernels(triton_path, act):
     grads = torch.autograd.grad(out, (x, lam, kappa), g)
     x64, lam64, kappa64 = (t.detach().double().requires_grad_()
                            for t in (x, lam, kappa))
-    view = lam64.clamp(min=1e-4).view(1, 1, 6)
-    ref = torch.exp(-torch.log1p(view * torch.exp(-kappa64.view(1, 1, 6) *
-                                                 x64)) / view)
+    view = lam64.clamp(min=1e-4).view(1, 1, channels)
+    ref = torch.exp(-torch.log1p(view * torch.exp(
+        -kappa64.view(1, 1, channels) * x64)) / view)
     ref = ref * x64 if act == 'aglu' else ref
     ref_grads = torch.autograd.grad(ref, (x64, lam64, kappa64), g.double())
     assert relative(out, ref) < 2e-6
