@@ -11,6 +11,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import convert_sync_batchnorm
 
 from apa_mmdet.datasets.synthetic import class_names
+from apa_mmdet.datasets.synthetic_long_tail import long_tail_class_names
 from apa_mmdet.utils import without_file_reads
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,9 +72,12 @@ def test_fp32_heads_only_in_the_cpu_configs(path):
 def test_synthetic_class_names_come_from_the_generator(path):
     cfg = Config.fromfile(ROOT / path)
     dataset = cfg.val_dataloader.dataset
+    num_classes = 200 if path.endswith('-lt.py') else 12
+    names = (long_tail_class_names(num_classes) if num_classes == 200 else
+             class_names(num_classes))
     if 'metainfo' in dataset:
-        assert tuple(dataset.metainfo.classes) == class_names(12)
-    assert cfg.model.roi_head.bbox_head.num_classes == 12
+        assert tuple(dataset.metainfo.classes) == names
+    assert cfg.model.roi_head.bbox_head.num_classes == num_classes
 
 
 @pytest.mark.parametrize('path', CONFIGS)
