@@ -35,7 +35,7 @@ LVIS_GROUP_SHARES = dict(r=337 / 1203, f=405 / 1203)  # c: the rest
 # LVIS's absolute definitions, in training images
 RARE_MAX, COMMON_MAX = 10, 100
 _DEFAULTS = dict(num_classes=200, max_frequent_images=250,
-                 classes_per_image=(3, 6), val_images_per_class=4,
+                 classes_per_image=(5, 8), val_images_per_class=4,
                  image_size=128)
 
 
@@ -82,23 +82,29 @@ def _image_counts(rng: np.random.Generator, num_classes: int,
 
 def _deal(rng: np.random.Generator, counts: np.ndarray,
           classes_per_image: tuple) -> List[List[int]]:
-    """Classes of each image: class c in exactly counts[c] images, each
-    image holding between ``classes_per_image`` distinct classes."""
+    """Classes of each image: class c in exactly counts[c] distinct images;
+    images hold up to ``classes_per_image[1]`` classes, mostly at least
+    ``classes_per_image[0]`` (a few fewer where the counts leave room)."""
     low, high = classes_per_image
-    num_images = math.ceil(counts.sum() / ((low + high) / 2))
-    capacity = rng.integers(low, high + 1, num_images)
-    extra = counts.sum() - capacity.sum()
-    while extra > 0:  # more slots where the draw left too few
-        capacity[rng.integers(num_images)] += 1
-        extra -= 1
+    total = int(counts.sum())
+    num_images = max(math.ceil(total / ((low + high) / 2)), int(counts.max()),
+                     math.ceil(total / high))
+    free = rng.integers(low, high + 1, num_images)
+    while free.sum() < total:  # room for every occurrence, at most high
+        free[rng.choice(np.flatnonzero(free < high))] += 1
     images = [[] for _ in range(num_images)]
-    free = capacity.astype(np.float64)
     for cls in np.argsort(-counts, kind='stable'):
-        chosen = rng.choice(num_images, size=counts[cls], replace=False,
-                            p=free / free.sum())
-        for image in chosen:
+        open_images = np.flatnonzero(free > 0)
+        missing = counts[cls] - len(open_images)
+        if missing > 0:  # the larger classes filled the others
+            free = np.append(free, np.full(missing, high))
+            images += [[] for _ in range(missing)]
+            open_images = np.flatnonzero(free > 0)
+        weights = free[open_images] / free[open_images].sum()
+        for image in rng.choice(open_images, size=counts[cls], replace=False,
+                                p=weights):
             images[image].append(int(cls))
-            free[image] = max(free[image] - 1, 1e-9)
+            free[image] -= 1
     return [sorted(classes) for classes in images if classes]
 
 
@@ -199,7 +205,7 @@ def generate_lvis_long_tail(root: str, seed: int = 0,
         **kwargs: ``num_classes`` (default 200, at most 240),
             ``max_frequent_images`` (most training images of a frequent
             class, default 250), ``classes_per_image`` ((low, high) distinct
-            classes per image, at most 9; default (3, 6)),
+            classes per image, at most 9; default (5, 8)),
             ``val_images_per_class`` (default 4), ``image_size`` (default
             128).
 
