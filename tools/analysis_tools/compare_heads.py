@@ -223,8 +223,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.data:
         os.environ['DATA_ROOT'] = osp.join(args.data, '')
-    runs = [(backbone, head, seed) for backbone in args.backbones
-            for head in args.heads for seed in args.seeds]
+    # seed by seed, so that a comparison cut short has every variant
+    runs = [(backbone, head, seed) for seed in args.seeds
+            for backbone in args.backbones for head in args.heads]
     results: Dict[str, List[Dict[str, float]]] = {}
     for index, (backbone, head, seed) in enumerate(runs, 1):
         name = f'{backbone}_{head}_seed{seed}'
