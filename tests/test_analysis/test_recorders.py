@@ -131,3 +131,37 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) -
              w * h)
     return w * h / union
+
+
+@pytest.mark.parametrize('loss_cls,expected', [
+    (dict(type='APADropLoss', num_classes=3, ann_file=None),
+     lambda z, loss: torch.exp(-torch.exp(-z[:, :3]))),
+    (dict(type='APADropLoss', num_classes=3, ann_file=None,
+          act_cfg=dict(type='Sigmoid')), lambda z, loss: z[:, :3].sigmoid()),
+    (dict(type='APADropLoss', num_classes=3, ann_file=None,
+          act_cfg=dict(type='APA', num_parameters=3)),
+     lambda z, loss: loss.act(z[:, :3])),
+    (dict(type='CrossEntropyLoss', use_sigmoid=False),
+     lambda z, loss: z.softmax(-1)[:, :3]),
+], ids=['gumbel', 'sigmoid', 'apa', 'softmax'])
+def test_scores_are_the_heads_own(loss_cls, expected):
+    """The recorder scores RoIs as the head does at inference, whichever
+    head: the loss's activation, or the softmax over C + 1 logits."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    roi_head = MODELS.build(dict(
+        type='StandardRoIHead',
+        bbox_roi_extractor=dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+            out_channels=4, featmap_strides=[4]),
+        bbox_head=dict(type='Shared2FCBBoxHead', in_channels=4,
+                       fc_out_channels=16, num_classes=3,
+                       loss_cls=loss_cls)))
+    recorder = ClassifierRecorder(roi_head, ['r', 'c', 'f'], {})
+    z = torch.randn(5, roi_head.bbox_head.fc_cls.out_features) * 3
+    with torch.no_grad():
+        torch.testing.assert_close(
+            recorder.scores(z), expected(z, roi_head.bbox_head.loss_cls))
+    recorder.remove()
