@@ -1,0 +1,46 @@
+# Copyright (c) apa_mmdet contributors.
+"""tools/analysis_tools/class_frequency.py on a generated long-tailed set:
+the groups, the tail and RFS classes as the config's thresholds make
+them, and the picture."""
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from apa_mmdet.datasets.synthetic_long_tail import generate_lvis_long_tail
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / 'tools/analysis_tools/class_frequency.py'
+
+
+def test_groups_thresholds_and_picture(tmp_path):
+    paths = generate_lvis_long_tail(str(tmp_path / 'data'), num_classes=30,
+                                    max_frequent_images=130, image_size=32,
+                                    val_images_per_class=1)
+    result = subprocess.run(
+        [sys.executable, str(TOOL), paths['train'], '--tail-thr', '0.5',
+         '--oversample-thr', '0.0', '--out-dir', str(tmp_path / 'out')],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    # LVIS v1's shares of 30 classes: 8 rare, 10 frequent, 12 common
+    assert lines[1:4] == ['rare (1-10 images): 8', 'common (11-100): 12',
+                          'frequent (> 100): 10']
+    assert lines[5] == 'RFS oversampled (frequency < 0): 0 classes'
+    with Image.open(tmp_path / 'out/class_frequency.png') as image:
+        image.load()
+        assert min(image.size) >= 400
+
+
+def test_thresholds_come_from_the_config():
+    import runpy
+    tool = runpy.run_path(str(TOOL), run_name='class_frequency')
+    tail, oversample = tool['config_thresholds'](str(
+        ROOT / 'configs/synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-'
+        'lvis-lt.py'))
+    assert round(tail * 2307, 1) == 109.3 and round(oversample * 2307) == 99
+    official = tool['config_thresholds'](str(
+        ROOT / 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_'
+        'lvis-v1.py'))
+    assert official == (0.0011, 1e-3)
