@@ -89,3 +89,12 @@ def test_two_iteration_comparison_tabulates_plots_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count(': kept ') == 4
     assert 'Epoch(train)' not in again.stdout
+    # a comparison cut short: a third seed never run is tabulated as such
+    partial = subprocess.run(
+        [*command[:command.index('--seeds') + 1], '0', '1', '2',
+         *command[command.index('--work-dir'):], '--kept-only'],
+        capture_output=True, text=True, cwd=ROOT)
+    assert partial.returncode == 0, partial.stderr[-3000:]
+    assert partial.stdout.count(': not run yet') == 2
+    assert '| gumbel (2 of 3 seeds) |' in partial.stdout
+    assert 'partial: mean ± sample standard deviation' in partial.stdout

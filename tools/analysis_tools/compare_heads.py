@@ -17,7 +17,8 @@ linear classifier). Backbones: ``aglu`` (the config's) and ``relu`` (the
 plain SE-ResNet: ReLU, sigmoid SE gate). Each run trains in this process
 with mmengine's Runner, then evaluates with its test loop; its metrics are
 kept in ``DIR/<backbone>_<head>_seed<S>/metrics.json``, so an interrupted
-comparison resumes where it stopped (``--rerun`` retrains). Writes
+comparison resumes where it stopped (``--rerun`` retrains; ``--kept-only``
+tabulates the runs kept so far and trains none). Writes
 ``compare_heads.md`` (the table), ``compare_heads.json`` and
 ``compare_heads.png`` to DIR (default ``work_dirs/compare_heads``).
 """
@@ -153,17 +154,23 @@ def table(summary: Dict[str, dict], seeds: List[int]) -> str:
     header = ['variant'] + [f'{t} {m}' for t in iou_types for m in METRICS]
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '---|' * len(header)]
+    complete = True
     for variant, row in summary.items():
-        cells = [variant]
+        runs = len(next(iter(row.values()))['values'])
+        complete &= runs == len(seeds)
+        cells = [variant if runs == len(seeds) else
+                 f'{variant} ({runs} of {len(seeds)} seeds)']
         for key in (f'{t}_{m}' for t in iou_types for m in METRICS):
             cell = row.get(key)
             cells.append('–' if cell is None else (
                 f'{cell["mean"]:.3f} ± {cell["std"]:.3f}'
-                if len(seeds) > 1 else f'{cell["mean"]:.3f}'))
+                if runs > 1 else f'{cell["mean"]:.3f}'))
         lines.append('| ' + ' | '.join(cells) + ' |')
     spread = ('mean ± sample standard deviation over seeds '
               f'{", ".join(map(str, seeds))}' if len(seeds) > 1 else
               f'seed {seeds[0]}')
+    if not complete:
+        spread = f'partial: {spread}, over the runs each variant has'
     return '\n'.join(lines) + f'\n\n{spread}\n'
 
 
@@ -213,6 +220,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/compare_heads')
     parser.add_argument('--rerun', action='store_true',
                         help='train again runs that have metrics already')
+    parser.add_argument('--kept-only', action='store_true',
+                        help='train nothing: tabulate the runs kept so far')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         metavar='KEY=VALUE',
                         help='override settings of every run')
@@ -235,6 +244,9 @@ def main(argv=None) -> int:
             with open(saved) as f:
                 metrics = json.load(f)
             sys.stdout.write(f'[{index}/{len(runs)}] {name}: kept {saved}\n')
+        elif args.kept_only:
+            sys.stdout.write(f'[{index}/{len(runs)}] {name}: not run yet\n')
+            continue
         else:
             sys.stdout.write(f'[{index}/{len(runs)}] {name}: training\n')
             sys.stdout.flush()
@@ -245,6 +257,9 @@ def main(argv=None) -> int:
         results.setdefault(f'{head} head, {backbone} backbone'
                            if len(args.backbones) > 1 else head,
                            []).append(metrics)
+    if not results:
+        sys.stderr.write(f'compare_heads: no kept runs in {args.work_dir}\n')
+        return 1
     summary = summarise(results)
     text = table(summary, args.seeds)
     with open(osp.join(args.work_dir, 'compare_heads.md'), 'w') as f:
