@@ -27,6 +27,10 @@ import sys
 import torch
 from mmengine.config import DictAction
 
+from apa_mmdet.analysis import (ClassifierRecorder, Histogram,
+                                SiteInputRecorder, dataset_ground_truth,
+                                frequency_groups, saved_figure)
+
 STAGE_COLOURS = 'tab10'
 
 
@@ -67,9 +71,6 @@ def run_model(args):
     from mmengine.logging import MMLogger
     from mmengine.runner import Runner
     from mmengine.utils import ProgressBar
-
-    from apa_mmdet.analysis import (ClassifierRecorder, SiteInputRecorder,
-                                    dataset_ground_truth, frequency_groups)
     MMLogger.get_instance('activation_stats', log_level='WARNING')
     if args.data:
         os.environ['DATA_ROOT'] = osp.join(args.data, '')
@@ -101,39 +102,28 @@ def run_model(args):
 
 
 def plot_moments(sites, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     names = list(sites.sites)
-    fig, axes = plt.subplots(4, 1, figsize=(max(8, len(names) * 0.16), 9),
-                             sharex=True)
-    for axis, key, label in zip(
-            axes, ('mean', 'std', 'skewness', 'kurtosis'),
-        ('mean', 'std', 'skewness', 'excess kurtosis')):
-        for act, marker in (('aglu', 'o'), ('apa', 's')):
-            chosen = [i for i, n in enumerate(names) if sites.acts[n] == act]
-            axis.plot(chosen, [
-                sites.sites[names[i]].moments.as_dict()[key] for i in chosen
-            ], marker, markersize=4, label=f'{act.upper()} sites')
-        axis.axhline(0, color='k', linewidth=0.5)
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-    axes[0].legend(loc='best', fontsize=8)
-    axes[0].set_title('input z of every activation site')
-    step = max(1, len(names) // 24)
-    axes[-1].set_xticks(list(range(len(names)))[::step])
-    axes[-1].set_xticklabels(names[::step], rotation=90, fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 4, 1, figsize=(max(8, len(names) * 0.16), 9),
+                      sharex=True) as (fig, axes):
+        for axis, key, label in zip(
+                axes, ('mean', 'std', 'skewness', 'kurtosis'),
+            ('mean', 'std', 'skewness', 'excess kurtosis')):
+            for act, marker in (('aglu', 'o'), ('apa', 's')):
+                chosen = [n for n in names if sites.acts[n] == act]
+                axis.plot([names.index(n) for n in chosen], [
+                    sites.sites[n].moments.as_dict()[key] for n in chosen
+                ], marker, markersize=4, label=f'{act.upper()} sites')
+            axis.axhline(0, color='k', linewidth=0.5)
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+        axes[0].legend(loc='best', fontsize=8)
+        axes[0].set_title('input z of every activation site')
+        step = max(1, len(names) // 24)
+        axes[-1].set_xticks(list(range(len(names)))[::step])
+        axes[-1].set_xticklabels(names[::step], rotation=90, fontsize=6)
 
 
 def plot_histograms(sites, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from apa_mmdet.analysis import Histogram
     stages = {}
     for name, stats in sites.sites.items():
         stage = stage_of(name, sites.acts[name])
@@ -141,53 +131,46 @@ def plot_histograms(sites, path: str) -> None:
             (stats.histogram.low, stats.histogram.high),
             len(stats.histogram.counts)))
         histogram += stats.histogram
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    colours = plt.get_cmap(STAGE_COLOURS)
-    for axis, act in zip(axes, ('AGLU', 'APA')):
-        chosen = [s for s in stages if s.endswith(act)]
-        for i, stage in enumerate(chosen):
-            histogram = stages[stage]
-            density = histogram.counts / max(histogram.counts.sum(), 1)
-            axis.stairs(density.numpy(), histogram.edges.numpy(),
-                        label=stage, color=colours(i % 10))
-        axis.set_yscale('log')
-        axis.set_xlabel('input z (clipped to the range at its ends)')
-        axis.set_ylabel('fraction of values')
-        axis.set_title(f'{act} sites, per stage')
-        axis.grid(alpha=0.3)
-        if chosen:
-            axis.legend(loc='upper right', fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 1, 2, figsize=(13, 5)) as (fig, axes):
+        from matplotlib import colormaps
+        colours = colormaps[STAGE_COLOURS]
+        for axis, act in zip(axes, ('AGLU', 'APA')):
+            chosen = [s for s in stages if s.endswith(act)]
+            for i, stage in enumerate(chosen):
+                histogram = stages[stage]
+                density = histogram.counts / max(histogram.counts.sum(), 1)
+                axis.stairs(density.numpy(), histogram.edges.numpy(),
+                            label=stage, color=colours(i % 10))
+            axis.set_yscale('log')
+            axis.set_xlabel('input z (clipped to the range at its ends)')
+            axis.set_ylabel('fraction of values')
+            axis.set_title(f'{act} sites, per stage')
+            axis.grid(alpha=0.3)
+            if chosen:
+                axis.legend(loc='upper right', fontsize=7)
 
 
 def plot_classifier(stats, title: str, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     groups = stats.groups
-    fig, axes = plt.subplots(2, len(groups), figsize=(4.5 * len(groups), 7),
-                             squeeze=False)
-    for column, group in enumerate(groups):
-        for row, kind in enumerate(stats.KINDS):
-            axis = axes[row][column]
-            for positive, colour in ((True, 'tab:green'), (False, 'tab:red')):
-                values = stats.stats[(group, kind, positive)]
-                counts = values.histogram.counts
-                axis.stairs((counts / max(counts.sum(), 1)).numpy(),
-                            values.histogram.edges.numpy(), color=colour,
-                            label=f'{"positive" if positive else "negative"}'
-                            f' ({values.moments.count})')
-            axis.set_yscale('log')
-            axis.set_title(f'{kind}s, group {group}', fontsize=9)
-            axis.set_xlabel(kind)
-            axis.grid(alpha=0.3)
-            axis.legend(loc='upper center', fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 2, len(groups), figsize=(4.5 * len(groups), 7),
+                      squeeze=False) as (fig, axes):
+        for column, group in enumerate(groups):
+            for row, kind in enumerate(stats.KINDS):
+                axis = axes[row][column]
+                for positive, colour, label in (
+                        (True, 'tab:green', 'positive'),
+                        (False, 'tab:red', 'negative')):
+                    values = stats.stats[(group, kind, positive)]
+                    counts = values.histogram.counts
+                    axis.stairs((counts / max(counts.sum(), 1)).numpy(),
+                                values.histogram.edges.numpy(), color=colour,
+                                label=f'{label} ({values.moments.count})')
+                axis.set_yscale('log')
+                axis.set_title(f'{kind}s, group {group}', fontsize=9)
+                axis.set_xlabel(kind)
+                axis.grid(alpha=0.3)
+                axis.legend(loc='upper center', fontsize=7)
+        fig.suptitle(title)
 
 
 def head_name(head) -> str:

@@ -22,6 +22,7 @@ from typing import Dict, List, NamedTuple
 
 import torch
 
+from apa_mmdet.analysis import saved_figure
 from apa_mmdet.converters import OFFICIAL_SAFE_GLOBALS, unwrap_state_dict
 from apa_mmdet.ops import LAMBDA_MIN, aglu, apa
 from apa_mmdet.utils import safe_load
@@ -72,69 +73,58 @@ def describe(values: torch.Tensor) -> str:
 
 
 def plot_over_depth(sites: List[Site], path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 1, figsize=(max(8, len(sites) * 0.16), 6),
-                             sharex=True)
-    index = range(len(sites))
-    for axis, attr, label in ((axes[0], 'lam', 'λ (as used)'),
-                              (axes[1], 'kappa', 'κ')):
-        for act, marker in (('aglu', 'o'), ('apa', 's')):
-            chosen = [i for i in index if sites[i].act == act]
-            values = [getattr(sites[i], attr) for i in chosen]
-            axis.errorbar(
-                chosen, [v.median().item() for v in values],
-                yerr=[[v.median().item() - v.min().item() for v in values],
-                      [v.max().item() - v.median().item() for v in values]],
-                fmt=marker, markersize=4, capsize=2,
-                label=f'{act.upper()} sites (median, min–max)')
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-    axes[0].set_yscale('log')
-    axes[0].legend(loc='best', fontsize=8)
-    axes[1].set_xlabel('site, in network order')
-    step = max(1, len(sites) // 24)
-    axes[1].set_xticks(list(index)[::step])
-    axes[1].set_xticklabels([s.name for s in sites][::step], rotation=90,
-                            fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 2, 1, figsize=(max(8, len(sites) * 0.16), 6),
+                      sharex=True) as (fig, axes):
+        index = range(len(sites))
+        for axis, attr, label in ((axes[0], 'lam', 'λ (as used)'),
+                                  (axes[1], 'kappa', 'κ')):
+            for act, marker in (('aglu', 'o'), ('apa', 's')):
+                chosen = [i for i in index if sites[i].act == act]
+                values = [getattr(sites[i], attr) for i in chosen]
+                axis.errorbar(
+                    chosen, [v.median().item() for v in values],
+                    yerr=[[(v.median() - v.min()).item() for v in values],
+                          [(v.max() - v.median()).item() for v in values]],
+                    fmt=marker, markersize=4, capsize=2,
+                    label=f'{act.upper()} sites (median, min–max)')
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+        axes[0].set_yscale('log')
+        axes[0].legend(loc='best', fontsize=8)
+        axes[1].set_xlabel('site, in network order')
+        step = max(1, len(sites) // 24)
+        axes[1].set_xticks(list(index)[::step])
+        axes[1].set_xticklabels([s.name for s in sites][::step], rotation=90,
+                                fontsize=6)
 
 
 def plot_curves(sites: List[Site], path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     import torch.nn.functional as F
     z = torch.linspace(-6, 6, 601, dtype=torch.float64)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    colours = plt.get_cmap('viridis')
-    for axis, act, function in ((axes[0], 'aglu', aglu), (axes[1], 'apa',
-                                                         apa)):
-        chosen = [s for s in sites if s.act == act]
-        for i, site in enumerate(chosen):
-            lam, kappa = site.lam.median(), site.kappa.median()
-            curve = function(z, lam.double().view(1), kappa.double().view(1))
-            axis.plot(z, curve, color=colours(i / max(1, len(chosen) - 1)),
-                      linewidth=0.8, alpha=0.7)
-        references = {
-            'aglu': (('ReLU', F.relu(z)), ('SiLU', F.silu(z)),
-                     ('GELU', F.gelu(z))),
-            'apa': (('sigmoid', torch.sigmoid(z)),
-                    ('Gumbel CDF', torch.exp(-torch.exp(-z))))}[act]
-        for (label, curve), style in zip(references, ('--', ':', '-.')):
-            axis.plot(z, curve, 'k' + style, linewidth=1.5, label=label)
-        axis.set_title(f'{act.upper()} sites ({len(chosen)}), shallow '
-                       '(purple) to deep (yellow), median λ, κ')
-        axis.set_xlabel('z')
-        axis.grid(alpha=0.3)
-        axis.legend(loc='upper left', fontsize=8)
-    axes[0].set_ylim(-1, 6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, 1, 2, figsize=(12, 5)) as (fig, axes):
+        from matplotlib import colormaps
+        colours = colormaps['viridis']
+        for axis, act, function in zip(axes, ('aglu', 'apa'), (aglu, apa)):
+            chosen = [s for s in sites if s.act == act]
+            for i, site in enumerate(chosen):
+                lam, kappa = site.lam.median(), site.kappa.median()
+                curve = function(z, lam.double().view(1),
+                                 kappa.double().view(1))
+                axis.plot(z, curve, color=colours(i / max(1, len(chosen) - 1)),
+                          linewidth=0.8, alpha=0.7)
+            references = {
+                'aglu': (('ReLU', F.relu(z)), ('SiLU', F.silu(z)),
+                         ('GELU', F.gelu(z))),
+                'apa': (('sigmoid', torch.sigmoid(z)),
+                        ('Gumbel CDF', torch.exp(-torch.exp(-z))))}[act]
+            for (label, curve), style in zip(references, ('--', ':', '-.')):
+                axis.plot(z, curve, 'k' + style, linewidth=1.5, label=label)
+            axis.set_title(f'{act.upper()} sites ({len(chosen)}), shallow '
+                           '(purple) to deep (yellow), median λ, κ')
+            axis.set_xlabel('z')
+            axis.grid(alpha=0.3)
+            axis.legend(loc='upper left', fontsize=8)
+        axes[0].set_ylim(-1, 6)
 
 
 def main(argv=None) -> int:

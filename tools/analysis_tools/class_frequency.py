@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 
+from apa_mmdet.analysis import saved_figure
 from apa_mmdet.datasets import load_class_frequency
 
 GROUPS = (('r', 'rare (1-10 images)', 10), ('c', 'common (11-100)', 100),
@@ -47,33 +48,27 @@ def config_thresholds(config: str) -> tuple:
 
 def plot(image_count: np.ndarray, num_images: int, tail_thr: float,
          oversample_thr: float, title: str, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     order = np.argsort(-image_count, kind='stable')
     counts = image_count[order]
     groups = groups_of(counts)
-    fig, axis = plt.subplots(figsize=(10, 4.5))
-    for (group, label, _), colour in zip(GROUPS, ('tab:red', 'tab:orange',
-                                                  'tab:blue')):
-        chosen = np.flatnonzero(groups == group)
-        axis.bar(chosen, counts[chosen], width=1.0, color=colour,
-                 label=f'{label}: {len(chosen)} classes')
-    for threshold, style, label in (
-            (tail_thr, '--', 'APADropLoss tail below'),
-            (oversample_thr, ':', 'RFS oversamples below')):
-        axis.axhline(threshold * num_images, color='k', linestyle=style,
-                     label=f'{label} {threshold:g} of {num_images} images '
-                     f'({threshold * num_images:.0f})')
-    axis.set_yscale('log')
-    axis.set_xlabel('class, by training images')
-    axis.set_ylabel('training images with the class')
-    axis.set_title(title)
-    axis.legend(loc='lower left', fontsize=8)
-    axis.grid(axis='y', alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with saved_figure(path, figsize=(10, 4.5)) as (fig, axis):
+        for (group, label, _), colour in zip(GROUPS, ('tab:red', 'tab:orange',
+                                                      'tab:blue')):
+            chosen = np.flatnonzero(groups == group)
+            axis.bar(chosen, counts[chosen], width=1.0, color=colour,
+                     label=f'{label}: {len(chosen)} classes')
+        for threshold, style, label in (
+                (tail_thr, '--', 'APADropLoss tail below'),
+                (oversample_thr, ':', 'RFS oversamples below')):
+            axis.axhline(threshold * num_images, color='k', linestyle=style,
+                         label=f'{label} {threshold:g} of {num_images} images '
+                         f'({threshold * num_images:.0f})')
+        axis.set_yscale('log')
+        axis.set_xlabel('class, by training images')
+        axis.set_ylabel('training images with the class')
+        axis.set_title(title)
+        axis.legend(loc='lower left', fontsize=8)
+        axis.grid(axis='y', alpha=0.3)
 
 
 def main(argv=None) -> int:

@@ -34,6 +34,8 @@ from typing import Callable, Dict, List
 
 from mmengine.config import Config, ConfigDict, DictAction
 
+from apa_mmdet.analysis import saved_figure
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(
     ROOT, 'configs/synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py')
@@ -175,36 +177,31 @@ def table(summary: Dict[str, dict], seeds: List[int]) -> str:
 
 
 def plot(summary: Dict[str, dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     import numpy as np
     iou_types = [t for t in ('bbox', 'segm')
                  if any(f'{t}_AP' in row for row in summary.values())]
-    fig, axes = plt.subplots(1, len(iou_types),
-                             figsize=(6.5 * len(iou_types), 4.5),
-                             squeeze=False)
     variants = list(summary)
     width = 0.8 / len(variants)
-    for axis, iou_type in zip(axes[0], iou_types):
-        for i, variant in enumerate(variants):
-            x = np.arange(len(METRICS)) + (i - (len(variants) - 1) / 2) * width
-            cells = [summary[variant].get(f'{iou_type}_{m}') for m in METRICS]
-            axis.bar(x, [c['mean'] for c in cells], width,
-                     yerr=[c['std'] for c in cells], capsize=3,
-                     label=variant)
-            for xi, cell in zip(x, cells):
-                axis.plot([xi] * len(cell['values']), cell['values'], 'k.',
-                          markersize=3)
-        axis.set_xticks(np.arange(len(METRICS)))
-        axis.set_xticklabels(METRICS)
-        axis.set_title(f'{iou_type}: mean, ± sd and each seed (dots)')
-        axis.set_ylim(0, 1)
-        axis.grid(axis='y', alpha=0.3)
-    axes[0][0].legend(loc='upper left', fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    offsets = (np.arange(len(variants)) - (len(variants) - 1) / 2) * width
+    with saved_figure(path, 1, len(iou_types),
+                      figsize=(6.5 * len(iou_types), 4.5),
+                      squeeze=False) as (fig, axes):
+        for axis, iou_type in zip(axes[0], iou_types):
+            for offset, variant in zip(offsets, variants):
+                x = np.arange(len(METRICS)) + offset
+                cells = [summary[variant][f'{iou_type}_{m}'] for m in METRICS]
+                axis.bar(x, [c['mean'] for c in cells], width,
+                         yerr=[c['std'] for c in cells], capsize=3,
+                         label=variant)
+                for xi, cell in zip(x, cells):
+                    axis.plot([xi] * len(cell['values']), cell['values'],
+                              'k.', markersize=3)
+            axis.set_xticks(np.arange(len(METRICS)))
+            axis.set_xticklabels(METRICS)
+            axis.set_title(f'{iou_type}: mean, ± sd and each seed (dots)')
+            axis.set_ylim(0, 1)
+            axis.grid(axis='y', alpha=0.3)
+        axes[0][0].legend(loc='upper left', fontsize=8)
 
 
 def parse_args(argv=None):
