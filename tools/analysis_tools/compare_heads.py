@@ -177,6 +177,8 @@ def table(summary: Dict[str, dict], seeds: List[int]) -> str:
 
 
 def plot(summary: Dict[str, dict], path: str) -> None:
+    """Per IoU type and metric: each variant's mean ± sd (error bar) and
+    every seed (dots), side by side; the axis spans the values, not 0–1."""
     import numpy as np
     iou_types = [t for t in ('bbox', 'segm')
                  if any(f'{t}_AP' in row for row in summary.values())]
@@ -184,24 +186,32 @@ def plot(summary: Dict[str, dict], path: str) -> None:
     width = 0.8 / len(variants)
     offsets = (np.arange(len(variants)) - (len(variants) - 1) / 2) * width
     with saved_figure(path, 1, len(iou_types),
-                      figsize=(6.5 * len(iou_types), 4.5),
+                      figsize=(6.5 * len(iou_types), 4.8),
                       squeeze=False) as (fig, axes):
         for axis, iou_type in zip(axes[0], iou_types):
-            for offset, variant in zip(offsets, variants):
+            for offset, variant, colour in zip(offsets, variants,
+                                               _colours(len(variants))):
                 x = np.arange(len(METRICS)) + offset
                 cells = [summary[variant][f'{iou_type}_{m}'] for m in METRICS]
-                axis.bar(x, [c['mean'] for c in cells], width,
-                         yerr=[c['std'] for c in cells], capsize=3,
-                         label=variant)
+                axis.errorbar(x, [c['mean'] for c in cells],
+                              yerr=[c['std'] for c in cells], fmt='o',
+                              color=colour, markersize=6, capsize=4,
+                              label=variant)
                 for xi, cell in zip(x, cells):
                     axis.plot([xi] * len(cell['values']), cell['values'],
-                              'k.', markersize=3)
+                              '.', color='k', markersize=3)
             axis.set_xticks(np.arange(len(METRICS)))
             axis.set_xticklabels(METRICS)
-            axis.set_title(f'{iou_type}: mean, ± sd and each seed (dots)')
-            axis.set_ylim(0, 1)
+            axis.set_xlim(-0.5, len(METRICS) - 0.5)
+            axis.set_title(f'{iou_type}: mean ± sd (bars), each seed (dots)')
             axis.grid(axis='y', alpha=0.3)
-        axes[0][0].legend(loc='upper left', fontsize=8)
+        axes[0][-1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
+                           fontsize=8)
+
+
+def _colours(count: int) -> list:
+    from matplotlib import colormaps
+    return [colormaps['tab10'](i % 10) for i in range(count)]
 
 
 def parse_args(argv=None):
