@@ -189,14 +189,12 @@ def plot(summary: Dict[str, dict], path: str) -> None:
                       figsize=(6.5 * len(iou_types), 4.8),
                       squeeze=False) as (fig, axes):
         for axis, iou_type in zip(axes[0], iou_types):
-            for offset, variant, colour in zip(offsets, variants,
-                                               _colours(len(variants))):
+            for offset, variant in zip(offsets, variants):
                 x = np.arange(len(METRICS)) + offset
                 cells = [summary[variant][f'{iou_type}_{m}'] for m in METRICS]
                 axis.errorbar(x, [c['mean'] for c in cells],
                               yerr=[c['std'] for c in cells], fmt='o',
-                              color=colour, markersize=6, capsize=4,
-                              label=variant)
+                              markersize=6, capsize=4, label=variant)
                 for xi, cell in zip(x, cells):
                     axis.plot([xi] * len(cell['values']), cell['values'],
                               '.', color='k', markersize=3)
@@ -207,11 +205,6 @@ def plot(summary: Dict[str, dict], path: str) -> None:
             axis.grid(axis='y', alpha=0.3)
         axes[0][-1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
                            fontsize=8)
-
-
-def _colours(count: int) -> list:
-    from matplotlib import colormaps
-    return [colormaps['tab10'](i % 10) for i in range(count)]
 
 
 def parse_args(argv=None):
