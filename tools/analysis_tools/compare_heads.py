@@ -197,7 +197,7 @@ def plot(summary: Dict[str, dict], path: str) -> None:
                               markersize=6, capsize=4, label=variant)
                 for xi, cell in zip(x, cells):
                     axis.plot([xi] * len(cell['values']), cell['values'],
-                              '.', color='k', markersize=3)
+                              'k.', markersize=3)
             axis.set_xticks(np.arange(len(METRICS)))
             axis.set_xticklabels(METRICS)
             axis.set_xlim(-0.5, len(METRICS) - 0.5)
