@@ -6,13 +6,15 @@ SE-ResNet-50, the official APA SE-ResNet-50 with apa_mmdet's AGLU/APA, also
 with the stem activation frozen, with the frozen stem and stage 1
 holding their activations, and with the official eager formula) are built with
 ``frozen_stages=1`` as in the detection configs, fed the same input, and
-measured in float32 and under CPU bfloat16 autocast: bytes of distinct
+measured in float32 and under bfloat16 autocast: bytes of distinct
 storages captured by ``saved_tensors_hooks`` during the forward (but the
 input's, which the caller holds anyway), and the
-median fwd+bwd time of interleaved repetitions. Ratios are to ResNet-50 in
-the same run.
+median fwd+bwd time of interleaved repetitions; on CUDA also the peak of
+allocated memory during one fwd+bwd (gradients included), above what the
+models and the input take. Ratios are to ResNet-50 in the same run.
 
-Usage: ``python -m benchmarks.backbone [--shape 2x3x320x480] [--reps 5]``
+Usage: ``python -m benchmarks.backbone [--device cuda] [--shape 2x3x320x480]
+[--reps 5]``
 """
 import argparse
 import statistics
@@ -73,58 +75,100 @@ def held_bytes(model, x, autocast):
     import torch
 
     from tests.helpers.saved_memory import saved_storage_bytes
-    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16,
+                        enabled=autocast):
         return saved_storage_bytes(lambda: model(x), exclude=(x, ))[1]
 
 
 def step(model, x, autocast):
     import torch
-    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16,
+                        enabled=autocast):
         outs = model(x)
     sum(o.float().mean() for o in outs).backward()
 
 
+def timed_step(model, x, autocast):
+    """Seconds of one fwd+bwd (the device synchronised around it)."""
+    import torch
+    synchronize = (torch.cuda.synchronize if x.device.type == 'cuda' else
+                   (lambda: None))
+    synchronize()
+    t0 = time.perf_counter()
+    step(model, x, autocast)
+    synchronize()
+    return time.perf_counter() - t0
+
+
+def peak_bytes(model, x, autocast):
+    """Peak CUDA memory allocated during one fwd+bwd (the parameters'
+    gradients included), above what was allocated before it (the models
+    and the input)."""
+    import torch
+    model.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    step(model, x, autocast)
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - before
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--shape', default='2x3x320x480')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--shape',
+                        help='default: 2x3x320x480 on CPU, 8x3x800x1216 on '
+                        'CUDA')
     parser.add_argument('--reps', type=int, default=5)
     args = parser.parse_args()
-    fix_allocator()
+    cuda = args.device == 'cuda'
+    if not cuda:
+        fix_allocator()
     import torch
     from mmdet.registry import MODELS
 
     import apa_mmdet  # noqa: F401
     official_eager_aglu_cls()
     torch.manual_seed(0)
-    shape = tuple(int(v) for v in args.shape.split('x'))
-    x = torch.randn(shape)
-    models = {name: MODELS.build(cfg) for name, cfg in backbones().items()}
+    text = args.shape or ('8x3x800x1216' if cuda else '2x3x320x480')
+    x = torch.randn(tuple(int(v) for v in text.split('x')),
+                    device=args.device)
+    models = {name: MODELS.build(cfg).to(args.device)
+              for name, cfg in backbones().items()}
     for model in models.values():
-        model.train()
-    sys.stdout.write(f'input {args.shape}, frozen_stages=1, '
-                     f'{torch.get_num_threads()} threads, median of '
-                     f'{args.reps} interleaved fwd+bwd\n')
+        model.train()  # mmdet's ResNet.train returns None
+    where = (torch.cuda.get_device_name() if cuda else
+             f'{torch.get_num_threads()} threads')
+    sys.stdout.write(f'torch {torch.__version__}, {where}; input {text}, '
+                     f'frozen_stages=1, median of {args.reps} interleaved '
+                     'fwd+bwd\n')
+    base = 'R50 (ReLU)'
     for autocast in (False, True):
         held = {n: held_bytes(m, x, autocast) for n, m in models.items()}
+        peak = {n: peak_bytes(m, x, autocast)
+                for n, m in models.items()} if cuda else {}
         times = {n: [] for n in models}
         for rep in range(args.reps + 1):
             for name, model in models.items():
-                t0 = time.perf_counter()
-                step(model, x, autocast)
+                seconds = timed_step(model, x, autocast)
                 if rep:
-                    times[name].append(time.perf_counter() - t0)
+                    times[name].append(seconds)
                 model.zero_grad(set_to_none=True)
-        base = 'R50 (ReLU)'
+        time_of = {n: statistics.median(t) for n, t in times.items()}
         sys.stdout.write(
             f'\n{"bf16 autocast" if autocast else "float32"}\n'
-            f'{"backbone":28}{"held MB":>9}{"x R50":>7}{"fwd+bwd s":>11}'
-            f'{"x R50":>7}\n')
+            f'{"backbone":28}{"held MB":>9}{"x R50":>7}'
+            + (f'{"peak MB":>9}{"x R50":>7}' if cuda else '') +
+            f'{"fwd+bwd s":>11}{"x R50":>7}\n')
         for name in models:
-            t = statistics.median(times[name])
             sys.stdout.write(
                 f'{name:28}{held[name] / 2**20:9.0f}'
-                f'{held[name] / held[base]:7.2f}{t:11.3f}'
-                f'{t / statistics.median(times[base]):7.2f}\n')
+                f'{held[name] / held[base]:7.2f}'
+                + (f'{peak[name] / 2**20:9.0f}{peak[name] / peak[base]:7.2f}'
+                   if cuda else '') +
+                f'{time_of[name]:11.3f}{time_of[name] / time_of[base]:7.2f}'
+                '\n')
 
 
 if __name__ == '__main__':

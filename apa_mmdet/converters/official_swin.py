@@ -9,7 +9,10 @@ activation to ``ffn.act``, where the FFN has none: it lives at
 ``ffn.layers.0.1`` (``Sequential(Linear, act, Dropout)``), so mmdet's
 non-strict load would silently keep the random λ, κ. This conversion applies
 mmdet's converter, moves the activation keys where the FFN holds them and
-reshapes the official channels-last (1, 1, C) parameters to (C,).
+reshapes the official channels-last (1, 1, C) parameters to (C,). Keys keep
+the ``backbone.`` prefix that mmdet's converter gives them: mmdet's
+``SwinTransformer.init_weights`` (``init_cfg=dict(type='Pretrained')``)
+loads only keys under it.
 """
 import math
 import re
@@ -23,6 +26,8 @@ from torch import Tensor
 from ..ops import LAMBDA_MIN
 from .common import ConversionError, key_mismatches
 
+# the prefix mmdet's SwinTransformer.init_weights keeps (and strips)
+KEY_PREFIX = 'backbone.'
 # mmdet's SwinTransformer adds a norm per output stage (norm0..norm3) that
 # no ImageNet checkpoint has: initialised by mmdet, not loaded.
 MMDET_ONLY_KEYS = r'norm\d+\.'
@@ -75,37 +80,41 @@ def infer_swin_cfg(state: Dict[str, Tensor]) -> dict:
 def convert_official_swin(
         state: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], dict]:
     """Convert an unwrapped official Swin (ImageNet) state dict to mmdet's
-    ``SwinTransformer`` keys (no ``backbone.`` prefix, for the backbone's
+    ``SwinTransformer`` keys under ``backbone.``, for the backbone's
     ``init_cfg=dict(type='Pretrained', ...)`` with
-    ``convert_weights=False``); every key is checked against the inferred
+    ``convert_weights=False``; every key is checked against the inferred
     backbone.
 
     Returns:
         tuple[dict, dict]: The state dict and a report as
         ``convert_official``'s, plus ``mmdet_only`` (a pattern of the
-        backbone keys no ImageNet checkpoint holds).
+        backbone keys no ImageNet checkpoint holds) and ``key_prefix``
+        (``backbone.``, before every key).
     """
     dropped = [k for k in state if _DROPPED.match(k)]
     cfg = infer_swin_cfg(state)
     kept = OrderedDict((k, v) for k, v in state.items() if k not in dropped)
-    converted = OrderedDict()
+    backbone = OrderedDict()
     for key, value in swin_converter(kept).items():
-        key = key[len('backbone.'):].replace('.ffn.act.', '.ffn.layers.0.1.')
-        converted[key] = (value.reshape(-1) if key.endswith(
+        key = key[len(KEY_PREFIX):].replace('.ffn.act.', '.ffn.layers.0.1.')
+        backbone[key] = (value.reshape(-1) if key.endswith(
             ('.lambda_param', '.kappa_param')) else value)
     problems = [p for p in key_mismatches(
-        converted, MODELS.build(cfg).state_dict())
+        backbone, MODELS.build(cfg).state_dict())
                 if not re.match(rf'missing {MMDET_ONLY_KEYS}', p)]
     if problems:
         raise ConversionError(
             f'{len(problems)} key(s) do not match the inferred '
             f'SwinTransformer: ' + '; '.join(problems[:20]))
-    low_lambda = [k for k, v in converted.items()
+    low_lambda = [k for k, v in backbone.items()
                   if k.endswith('lambda_param') and bool((v < LAMBDA_MIN).any())]
+    converted = OrderedDict(
+        (KEY_PREFIX + k, v) for k, v in backbone.items())
     architecture = (f'SwinTransformer (embed_dims {cfg["embed_dims"]}, '
                     f'depths {cfg["depths"]}, MLP '
                     f'{cfg.get("act_cfg", dict(type="GELU"))["type"]})')
     return converted, dict(kind='classifier', backbone_cfg=cfg,
                            architecture=architecture,
                            dropped=dropped, unmapped=[],
-                           low_lambda=low_lambda, mmdet_only=MMDET_ONLY_KEYS)
+                           low_lambda=low_lambda, mmdet_only=MMDET_ONLY_KEYS,
+                           key_prefix=KEY_PREFIX)

@@ -1,10 +1,13 @@
 # Copyright (c) apa_mmdet contributors.
-from .checkpoint import MMENGINE_SAFE_GLOBALS, UnsafeCheckpointError, safe_load
+from .checkpoint import (MMENGINE_SAFE_GLOBALS, UnloadedObject,
+                         UnsafeCheckpointError, load_weights, safe_load,
+                         unloaded_entries)
 from .memory import pin_mmap_threshold
-from .model_config import build_model_without_file_reads, without_file_reads
+from .model_config import (build_model_without_file_reads,
+                           config_dataset_meta, without_file_reads)
 
 __all__ = [
-    'MMENGINE_SAFE_GLOBALS', 'UnsafeCheckpointError',
-    'build_model_without_file_reads', 'pin_mmap_threshold', 'safe_load',
-    'without_file_reads'
+    'MMENGINE_SAFE_GLOBALS', 'UnloadedObject', 'UnsafeCheckpointError',
+    'build_model_without_file_reads', 'config_dataset_meta', 'load_weights', 'pin_mmap_threshold',
+    'safe_load', 'unloaded_entries', 'without_file_reads'
 ]

@@ -11,9 +11,15 @@ global allow-list is left untouched), and registers the loader for local
 paths in mmengine's ``CheckpointLoader`` registry, which ``load_from``,
 ``--resume`` and ``init_cfg=dict(type='Pretrained')`` all go through. A file
 that needs any other global is refused before anything in it runs.
+
+:func:`load_weights` serves the converter, which needs only the tensors of
+a file that may hold other objects (the official Swin trainer saves its
+yacs config): every type outside the allow-list becomes an
+:class:`UnloadedObject`, so the tensors load and no code of the file runs.
 """
 import os.path as osp
 import pickle
+import types
 from typing import IO, Callable, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -107,6 +113,90 @@ def safe_load(file: Union[str, IO[bytes]],
                 'MMENGINE_SAFE_GLOBALS and torch\'s own safe types may be '
                 'unpickled; the file was not loaded and nothing in it was '
                 'run.') from None
+
+
+class UnloadedObject:
+    """Stands where :func:`load_weights` met an object of a type outside
+    the allow-list: made by this class alone, from none of the file's data,
+    so none of the file's code runs. ``type_name``: the type the file
+    named."""
+    type_name = ''
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, item):
+        pass
+
+    def extend(self, items):
+        pass
+
+    def __repr__(self) -> str:
+        return f'<not loaded: {self.type_name}>'
+
+
+def _placeholder_pickle_module(allowed: Sequence) -> types.ModuleType:
+    """A ``pickle_module`` for :func:`torch.load` whose unpickler resolves
+    torch's weights-only allow-list and ``allowed``, and every other global
+    to an :class:`UnloadedObject` subclass named after it."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+    resolved = dict(_get_allowed_globals())
+    for entry in allowed:
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__qualname__}')
+        resolved[name] = obj
+
+    class Unpickler(pickle.Unpickler):
+
+        def find_class(self, module: str, name: str):
+            full_name = f'{module}.{name}'
+            if full_name in resolved:
+                return resolved[full_name]
+            return type(name, (UnloadedObject, ), dict(type_name=full_name))
+
+    module = types.ModuleType('apa_mmdet_placeholder_pickle')
+    module.Unpickler = Unpickler
+    module.load = lambda file, **kwargs: Unpickler(file, **kwargs).load()
+    return module
+
+
+def load_weights(file: str, map_location=None,
+                 extra_safe_globals: Sequence = ()):
+    """Load a checkpoint's tensors and plain data; objects of any other type
+    become :class:`UnloadedObject` (see :func:`unloaded_entries`).
+
+    Args and returns as :func:`safe_load`, but no type is refused.
+    """
+    allowed = [*MMENGINE_SAFE_GLOBALS, *extra_safe_globals]
+    try:
+        return torch.load(file, weights_only=False,
+                          map_location=map_location,
+                          pickle_module=_placeholder_pickle_module(allowed))
+    except (pickle.UnpicklingError, EOFError) as err:
+        raise ValueError(f'{file} is not a PyTorch checkpoint '
+                         f'({type(err).__name__}: {err})') from None
+
+
+def unloaded_entries(obj, path: str = '') -> List[Tuple[str, str]]:
+    """(entry, type name) of every :class:`UnloadedObject` inside ``obj``'s
+    dicts, lists and tuples; entries are written ``a.b[0]``."""
+    if isinstance(obj, UnloadedObject):
+        return [(path or '<the file itself>', obj.type_name)]
+    if isinstance(obj, dict):
+        items = ((f'{path}.{k}' if path else str(k), v)
+                 for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f'{path}[{i}]', v) for i, v in enumerate(obj))
+    else:
+        return []
+    return [found for entry, value in items
+            for found in unloaded_entries(value, entry)]
 
 
 def _has_checkpoint_magic(file: Union[str, IO[bytes]]) -> bool:

@@ -1,5 +1,5 @@
 # Copyright (c) apa_mmdet contributors.
-"""Model configs that build without the files they name."""
+"""Configs' models and data set metadata, without the files they name."""
 from mmengine.config import Config, ConfigDict
 from torch import nn
 
@@ -30,3 +30,16 @@ def build_model_without_file_reads(config: str) -> nn.Module:
     from mmdet.registry import MODELS
     return MODELS.build(
         without_file_reads(Config.fromfile(config).model.to_dict()))
+
+
+def config_dataset_meta(config: str) -> dict:
+    """The class names and palette of the test set of the config file
+    ``config`` (the dataset class's ``METAINFO`` with the config's
+    ``metainfo``), as mmdet's runner saves them in ``meta.dataset_meta``;
+    no annotation file is read."""
+    import mmdet.datasets  # noqa: F401 (registers mmdet's datasets)
+    from mmdet.registry import DATASETS
+    dataset = Config.fromfile(config).test_dataloader.dataset
+    while 'dataset' in dataset:  # wrappers (ClassBalancedDataset, ...)
+        dataset = dataset.dataset
+    return DATASETS.build(dict(dataset, lazy_init=True)).metainfo

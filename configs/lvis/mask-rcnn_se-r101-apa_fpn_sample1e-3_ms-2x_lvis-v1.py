@@ -7,8 +7,8 @@ model = dict(
         depth=101,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='{{$CHECKPOINT_ROOT:checkpoints/}}'
-            'se-r101-apa_in1k_aglu2apa.pth')),
+            checkpoint='{{$CHECKPOINT_ROOT:checkpoints}}'.rstrip('/')
+            + '/se-r101-apa_in1k_aglu2apa.pth')),
     roi_head=dict(
         mask_head=dict(
             predictor_cfg=dict(

@@ -8,5 +8,5 @@ model = dict(
             _delete_=True,
             ratio=16,
             act_cfg=(dict(type='ReLU'), dict(type='Sigmoid'))),
-        init_cfg=dict(checkpoint='{{$CHECKPOINT_ROOT:checkpoints/}}'
-                      'se-r50_in1k_aglu2apa.pth')))
+        init_cfg=dict(checkpoint='{{$CHECKPOINT_ROOT:checkpoints}}'.rstrip('/')
+                      + '/se-r50_in1k_aglu2apa.pth')))

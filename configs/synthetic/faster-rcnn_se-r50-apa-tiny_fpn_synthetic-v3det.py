@@ -6,7 +6,7 @@ _base_ = [
     '../_base_/models/fp32-roi-ops.py'
 ]
 
-data_root = '{{$DATA_ROOT:data/synthetic_v3det/}}'
+data_root = '{{$DATA_ROOT:data/synthetic_v3det/}}'.rstrip('/') + '/'
 model = _base_.tiny_model.copy()  # noqa: F821
 model.merge(_base_.fp32_roi_ops)  # noqa: F821
 

@@ -3,7 +3,7 @@
 # class frequencies counted from its annotations and COCO evaluation.
 _base_ = './mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 
-data_root = '{{$DATA_ROOT:data/synthetic_coco/}}'
+data_root = '{{$DATA_ROOT:data/synthetic_coco/}}'.rstrip('/') + '/'
 model = dict(
     roi_head=dict(
         bbox_head=dict(

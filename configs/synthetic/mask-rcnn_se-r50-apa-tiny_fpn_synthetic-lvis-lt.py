@@ -8,7 +8,7 @@ _base_ = './mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 from apa_mmdet.datasets.synthetic_long_tail import \
     long_tail_class_names  # noqa: E402
 
-data_root = '{{$DATA_ROOT:data/synthetic_lvis_lt/}}'
+data_root = '{{$DATA_ROOT:data/synthetic_lvis_lt/}}'.rstrip('/') + '/'
 num_classes = 200
 classes = long_tail_class_names(num_classes)
 # The official thresholds were set for LVIS v1's 99,388 annotated training

@@ -12,8 +12,9 @@ _base_ = [
 ]
 from apa_mmdet.datasets.synthetic import class_names  # noqa: E402
 
-# DATA_ROOT=DIR/ moves every data path (the demo sets it to its own set)
-data_root = '{{$DATA_ROOT:data/synthetic_lvis/}}'
+# DATA_ROOT=DIR (with or without the trailing slash) moves every data path
+# (the demo sets it to its own set)
+data_root = '{{$DATA_ROOT:data/synthetic_lvis/}}'.rstrip('/') + '/'
 num_classes = 12
 classes = class_names(num_classes)
 

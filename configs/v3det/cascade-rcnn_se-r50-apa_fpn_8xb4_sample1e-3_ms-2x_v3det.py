@@ -6,10 +6,12 @@ _base_ = [
 ]
 model = dict(backbone={{_base_.apa_backbone}})
 # every data path follows DATA_ROOT (mmdet's V3Det layout below it)
-data_root = '{{$DATA_ROOT:data/V3Det/}}'
+data_root = '{{$DATA_ROOT:data/V3Det/}}'.rstrip('/') + '/'
 train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(
     ann_file=data_root + 'annotations/v3det_2023_v1_val.json')
 test_evaluator = val_evaluator
+# rank 0 evaluates alone while the others wait: the official two hours
+env_cfg = dict(dist_cfg=dict(backend='nccl', timeout=7200))

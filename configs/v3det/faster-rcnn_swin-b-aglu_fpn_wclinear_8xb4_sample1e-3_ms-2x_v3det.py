@@ -28,6 +28,6 @@ model = dict(
         convert_weights=False,
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='{{$CHECKPOINT_ROOT:checkpoints/}}'
-            'swin-b-aglu_in1k_aglu2apa.pth')),
+            checkpoint='{{$CHECKPOINT_ROOT:checkpoints}}'.rstrip('/')
+            + '/swin-b-aglu_in1k_aglu2apa.pth')),
     neck=dict(in_channels=[128, 256, 512, 1024]))

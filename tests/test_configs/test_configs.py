@@ -142,10 +142,14 @@ def test_data_root_and_checkpoint_root_move_every_path(path, monkeypatch):
     default = Config.fromfile(ROOT / path).pretty_text
     assert any(root in default for root in DEFAULT_ROOTS)
     assert "'checkpoints/" in default
-    monkeypatch.setenv('DATA_ROOT', '/datasets/moved/')
-    monkeypatch.setenv('CHECKPOINT_ROOT', '/weights/')
+    monkeypatch.setenv('DATA_ROOT', '/datasets/moved')  # no slash
+    monkeypatch.setenv('CHECKPOINT_ROOT', '/weights')
     cfg = Config.fromfile(ROOT / path)
     text = cfg.pretty_text
+    moved = [v for v in config_strings(cfg._cfg_dict.to_dict())
+             if v.startswith(('/datasets', '/weights'))]
+    assert moved and all(v.startswith(('/datasets/moved/', '/weights/'))
+                         for v in moved), moved
     assert not [root for root in DEFAULT_ROOTS if root in text], path
     assert "'checkpoints/" not in text and "'/weights/" in text
     loaders = [cfg.train_dataloader.dataset, cfg.val_dataloader.dataset,
@@ -159,6 +163,48 @@ def test_data_root_and_checkpoint_root_move_every_path(path, monkeypatch):
     loss = (loss[0] if isinstance(loss, list) else loss).loss_cls
     if loss.type == 'APADropLoss':
         assert loss.ann_file.startswith('/datasets/moved/annotations/')
+
+
+def config_strings(value):
+    """Every string inside a config's (nested) dicts, lists and tuples."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from config_strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from config_strings(item)
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_roots_with_and_without_a_trailing_slash_are_the_same(
+        path, monkeypatch):
+    """A root typed without its trailing slash (DATA_ROOT=/datasets/lvis_v1)
+    gives the same config as with it, in every config."""
+    texts = []
+    for slash in ('/', ''):
+        monkeypatch.setenv('DATA_ROOT', '/datasets/lvis_v1' + slash)
+        monkeypatch.setenv('CHECKPOINT_ROOT', '/weights' + slash)
+        texts.append(Config.fromfile(ROOT / path).pretty_text)
+    assert texts[0] == texts[1]
+    assert '/datasets/lvis_v1/' in texts[0]
+
+
+@pytest.mark.parametrize('path', REAL)
+def test_real_recipes_wait_two_hours_for_rank_0s_evaluation(path):
+    """The official runtime's distributed timeout: rank 0 scores LVIS or
+    V3Det alone while the other ranks wait in a collective."""
+    assert Config.fromfile(ROOT / path).env_cfg.dist_cfg == dict(
+        backend='nccl', timeout=7200)
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in REAL if p.startswith('configs/lvis/')])
+def test_lvis_recipes_evaluate_with_fast_lvis_metric(path):
+    cfg = Config.fromfile(ROOT / path)
+    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+        assert evaluator.type == 'FastLVISMetric'
 
 
 @pytest.mark.parametrize('path', REAL)

@@ -278,6 +278,36 @@ def test_cuda_tensors_take_the_kernels_in_16_and_32_bit():
         assert dispatch.select(torch.ones(2, device='cuda')).name == 'eager'
 
 
+@pytest.mark.skipif(not CUDA, reason='needs a CUDA device')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize('fn', [apa, aglu])
+def test_inductor_compiles_the_kernels_on_cuda(fn, dtype):
+    """torch.compile's default backend (Inductor) around the Triton custom
+    ops, fullgraph: values and the gradients of x, λ and κ as the float64
+    formula's (per-channel, λ off the floor)."""
+    torch._dynamo.reset()
+    lam, kappa = parameters(8, seed=3)
+    lam = lam.clamp(min=1e-2).requires_grad_()
+    kappa = kappa.requires_grad_()
+    x = (torch.randn(4, 8, 33, 17, device=DEVICE) * 3).to(dtype)
+    x.requires_grad_()
+    compiled = torch.compile(fn, fullgraph=True)
+    out = compiled(x, lam, kappa)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (x, lam, kappa), g)
+    x64, lam64, kappa64 = (t.detach().double().requires_grad_()
+                           for t in (x, lam, kappa))
+    with use_eager_formula():
+        ref = fn(x64, lam64, kappa64)
+    ref_grads = torch.autograd.grad(ref, (x64, lam64, kappa64), g.double())
+    assert out.dtype == dtype
+    tol = 2e-6 if dtype == torch.float32 else 1e-2
+    assert relative(out, ref) < tol
+    for got, expected in zip(grads, ref_grads):
+        assert relative(got, expected) < max(tol, 1e-5)
+    torch._dynamo.reset()
+
+
 def test_missing_triton_falls_back_with_a_warning(monkeypatch):
     def no_triton(name, package=None):
         raise ModuleNotFoundError("No module named 'triton'")

@@ -15,6 +15,7 @@ from mmdet.registry import MODELS
 from apa_mmdet.utils import safe_load
 from tests.helpers.official_se_resnet import (official_forward,
                                               official_state_dict)
+from tests.helpers.official_swin import official_swin_aglu_state
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / 'tools' / 'model_converters' / 'aglu2apa.py'
@@ -155,15 +156,21 @@ class RunsACommand:
         return (os.system, (f'touch {self.marker}', ))
 
 
-def test_crafted_checkpoint_is_refused(tmp_path, capsys):
+def test_crafted_checkpoint_runs_nothing(tmp_path, capsys):
+    """A file whose extra entry would run a command: its weights convert,
+    the entry is named as not loaded and the command never runs."""
     marker = tmp_path / 'pwned'
     src = tmp_path / 'evil.pth'
-    torch.save(dict(model=official_state_dict(), args=RunsACommand(marker)),
-               src)
-    code, _ = convert(tmp_path, src)
-    assert code == 1
-    assert 'posix.system' in capsys.readouterr().err
+    sd = official_state_dict()
+    torch.save(dict(model=sd, args=RunsACommand(marker)), src)
+    code, dst = convert(tmp_path, src)
+    assert code == 0
+    assert 'nothing of them ran): args (posix.system)' in \
+        capsys.readouterr().out
     assert not marker.exists()
+    converted = safe_load(str(dst))['state_dict']
+    assert torch.equal(converted['layer1.0.conv1.weight'],
+                       sd['layer1.0.conv1.weight'])
 
 
 def config_model(strip_backbone_init=True):
@@ -312,59 +319,6 @@ def test_official_v3det_cascade_checkpoint_loads_strictly():
                        state['roi_head.bbox_head.2.fc_cls.g'])
 
 
-def official_swin_aglu_state(embed_dims=48, depths=(2, 2, 6, 2),
-                             num_heads=(3, 6, 12, 24), window=7, seed=0):
-    """An official Swin (microsoft/Swin-Transformer layout) ImageNet state
-    dict with a scalar AGLU in every MLP (``mlp.act.*``), written out from
-    that layout, with random values."""
-    gen = torch.Generator().manual_seed(seed)
-    shapes = {'patch_embed.proj.weight': (embed_dims, 3, 4, 4),
-              'patch_embed.proj.bias': (embed_dims, ),
-              'patch_embed.norm.weight': (embed_dims, ),
-              'patch_embed.norm.bias': (embed_dims, )}
-    for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-        c = embed_dims * 2**i
-        for j in range(depth):
-            block = f'layers.{i}.blocks.{j}'
-            shapes.update({
-                f'{block}.norm1.weight': (c, ), f'{block}.norm1.bias': (c, ),
-                f'{block}.attn.relative_position_bias_table':
-                ((2 * window - 1)**2, heads),
-                f'{block}.attn.qkv.weight': (3 * c, c),
-                f'{block}.attn.qkv.bias': (3 * c, ),
-                f'{block}.attn.proj.weight': (c, c),
-                f'{block}.attn.proj.bias': (c, ),
-                f'{block}.norm2.weight': (c, ), f'{block}.norm2.bias': (c, ),
-                f'{block}.mlp.fc1.weight': (4 * c, c),
-                f'{block}.mlp.fc1.bias': (4 * c, ),
-                f'{block}.mlp.act.lambda_param': (1, ),
-                f'{block}.mlp.act.kappa_param': (1, ),
-                f'{block}.mlp.fc2.weight': (c, 4 * c),
-                f'{block}.mlp.fc2.bias': (c, )})
-            if j % 2:
-                shapes[f'{block}.attn_mask'] = (16, window**2, window**2)
-        if i < len(depths) - 1:
-            shapes.update({f'layers.{i}.downsample.reduction.weight':
-                           (2 * c, 4 * c),
-                           f'layers.{i}.downsample.norm.weight': (4 * c, ),
-                           f'layers.{i}.downsample.norm.bias': (4 * c, )})
-    last = embed_dims * 2**(len(depths) - 1)
-    shapes.update({'norm.weight': (last, ), 'norm.bias': (last, ),
-                   'head.weight': (1000, last), 'head.bias': (1000, )})
-    state = {k: torch.rand(s, generator=gen) + 0.1 for k, s in shapes.items()}
-    coords = torch.stack(torch.meshgrid(torch.arange(window),
-                                        torch.arange(window),
-                                        indexing='ij')).flatten(1)
-    relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-    index = (relative[..., 0] + window - 1) * (2 * window - 1) + \
-        relative[..., 1] + window - 1
-    for i, depth in enumerate(depths):
-        for j in range(depth):
-            state[f'layers.{i}.blocks.{j}.attn.relative_position_index'] = \
-                index
-    return state
-
-
 SWIN_T = 'configs/synthetic/faster-rcnn_swin-t-aglu-tiny_fpn_wclinear_synthetic-v3det.py'
 
 
@@ -384,6 +338,10 @@ def test_official_swin_aglu_weights_land_in_the_ffn_activations(tmp_path):
     code = aglu2apa.main([str(src), str(dst), '--config', str(ROOT / SWIN_T)])
     assert code == 0
     state = safe_load(str(dst))['state_dict']
+    # under backbone., the only keys mmdet's SwinTransformer.init_weights
+    # loads
+    assert all(k.startswith('backbone.') for k in state)
+    state = {k[len('backbone.'):]: v for k, v in state.items()}
     assert not [k for k in state if k.startswith(('head.', 'norm.'))]
     backbone = build_model_without_file_reads(ROOT / SWIN_T).backbone
     missing, unexpected = backbone.load_state_dict(state, strict=False)

@@ -1,10 +1,12 @@
 # Copyright (c) apa_mmdet contributors.
 from .activations import AGLU, APA, AdaptiveActivation, build_site_activation
+from .carafe import AnyDeviceCARAFEPack
 from .normed_predictor import LearnableTempNormedConv2d
 from .se_layer import APASELayer
 from .wrapped_cauchy_linear import WCLinear
 
 __all__ = [
-    'APA', 'AGLU', 'AdaptiveActivation', 'build_site_activation',
+    'APA', 'AGLU', 'AdaptiveActivation', 'AnyDeviceCARAFEPack',
+    'build_site_activation',
     'APASELayer', 'LearnableTempNormedConv2d', 'WCLinear'
 ]

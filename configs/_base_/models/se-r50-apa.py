@@ -23,5 +23,5 @@ apa_backbone = dict(
     # CHECKPOINT_ROOT (default checkpoints/)
     init_cfg=dict(
         type='Pretrained',
-        checkpoint='{{$CHECKPOINT_ROOT:checkpoints/}}'
-        'se-r50-apa_in1k_aglu2apa.pth'))
+        checkpoint='{{$CHECKPOINT_ROOT:checkpoints}}'.rstrip('/')
+        + '/se-r50-apa_in1k_aglu2apa.pth'))

@@ -231,6 +231,54 @@ def test_forward_hooks_see_every_activation_call():
         n: 1 for n in calls}
 
 
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason='needs CUDA')
+
+
+@pytest.mark.parametrize('device,dtype', [
+    ('cpu', torch.bfloat16),
+    pytest.param('cuda', torch.bfloat16, marks=needs_cuda),
+    pytest.param('cuda', torch.float16, marks=needs_cuda),
+])
+def test_autocast_training_step_stays_near_float32(device, dtype):
+    """Under autocast the APA sites take 16-bit inputs (the device's fused
+    kernel: C++ on CPU, Triton on CUDA); the features and the gradients of
+    every λ and κ stay within 16-bit rounding of the float32 step's."""
+    torch.manual_seed(0)
+    model = official_backbone(frozen_stages=1).to(device)
+    model.train()  # mmdet's ResNet.train returns None
+    model.apply(lambda m: setattr(m, 'p', 0.0)
+                if isinstance(m, torch.nn.Dropout) else None)
+    site_dtypes = set()
+    for module in model.modules():
+        if isinstance(module, AdaptiveActivation):
+            module.register_forward_hook(
+                lambda m, args, out: site_dtypes.add(args[0].dtype))
+    params = [p for n, p in model.named_parameters() if p.requires_grad
+              and n.endswith(('lambda_param', 'kappa_param'))]
+    x = torch.randn(2, 3, 96, 128, device=device)
+
+    def step(autocast):
+        with torch.autocast(device, dtype=dtype, enabled=autocast):
+            outs = model(x)
+        loss = sum(o.float().square().mean() for o in outs)
+        return outs, torch.autograd.grad(loss, params)
+
+    ref_outs, ref_grads = step(False)
+    site_dtypes.clear()
+    outs, grads = step(True)
+    assert dtype in site_dtypes
+    for out, ref in zip(outs, ref_outs):
+        assert relative_l2(out, ref) < 0.05
+    got, expected = torch.cat(grads), torch.cat(ref_grads)
+    assert got.isfinite().all() and relative_l2(got, expected) < 0.05
+
+
+def relative_l2(got, expected):
+    got, expected = got.double(), expected.double()
+    return ((got - expected).norm() / expected.norm()).item()
+
+
 def test_with_cp_matches_plain_forward():
     """with_cp runs each block unfused; without it the SE-scale, residual
     sum and last AGLU of a block run as one function: same values."""
