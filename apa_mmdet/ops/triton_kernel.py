@@ -37,9 +37,6 @@ from torch import Tensor
 BLOCK = 2048  # elements per program (16 per thread of 4 warps)
 LN_2 = tl.constexpr(math.log(2))
 LOG2_E = tl.constexpr(math.log2(math.e))
-# s − σ switches to its Taylor series where u > −ln(1e-3) (as eager.py),
-# that is v = u·log2 e > −log2(1e-3)
-SERIES_MIN_V = tl.constexpr(-math.log2(1e-3))
 
 
 @triton.jit
@@ -57,6 +54,24 @@ def _log2_1p_unit(a):
     poly = poly * a - 0.7213459717
     poly = poly * a + 1.442695033
     return a * poly
+
+
+@triton.jit
+def _log1p_minus_ratio_over_square(a):
+    """(ln(1 + a) − a/(1 + a))/a² for a in [0, 1]: the degree-9 Chebyshev
+    interpolant in t = 2a − 1 (relative error 2e-7 in float32; FMAs only).
+    Times a², it is s − σ(−u) for u ≥ 0 (a = e^{−u}) without the
+    cancellation of the difference, whose error would be ~ε/a relative."""
+    t = 2.0 * a - 1.0
+    poly = -3.979864223e-05 * t + 0.0001179333685
+    poly = poly * t - 0.0002490426201
+    poly = poly * t + 0.0007314976485
+    poly = poly * t - 0.002222307896
+    poly = poly * t + 0.006431828006
+    poly = poly * t - 0.01830548808
+    poly = poly * t + 0.05076517647
+    poly = poly * t - 0.1326097626
+    return poly * t + 0.2885271253
 
 
 @triton.jit
@@ -153,8 +168,9 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     # σ(−u) = e^{−softplus(u)} = 2^{−log2(1 + a)}·(a if u >= 0 else 1)
     sigma = tl.exp2(-log2_1p_a) * tl.where(v >= 0.0, a, 1.0)
-    series = a * a * (0.5 - a * (2.0 / 3.0 - a * (0.75 - 0.8 * a)))
-    diff = tl.where(v > SERIES_MIN_V, series,
+    # s − σ(−u): for u ≥ 0 a² times a polynomial (no difference of close
+    # values); for u < 0 the difference is at least ln 2 − 1/2
+    diff = tl.where(v >= 0.0, a * a * _log1p_minus_ratio_over_square(a),
                     softplus_neg_u_log2_e * LN_2 - sigma)
     g_p = g * p
     # g·∂p/∂(κz) = g·p·σ(−u)/λ: the 1/λ is applied per row, to κ for grad_x

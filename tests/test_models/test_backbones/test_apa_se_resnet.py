@@ -268,7 +268,13 @@ def test_autocast_training_step_stays_near_float32(device, dtype):
     site_dtypes.clear()
     outs, grads = step(True)
     assert dtype in site_dtypes
-    for out, ref in zip(outs, ref_outs):
+    # from scratch, stages 3-4 average 6e-6 and 4e-7, below float16's
+    # normal range (6.1e-5): compared where the format can hold them
+    smallest = torch.finfo(dtype).tiny
+    compared = [(out, ref) for out, ref in zip(outs, ref_outs)
+                if ref.abs().mean() > smallest]
+    assert len(compared) >= 2
+    for out, ref in compared:
         assert relative_l2(out, ref) < 0.05
     got, expected = torch.cat(grads), torch.cat(ref_grads)
     assert got.isfinite().all() and relative_l2(got, expected) < 0.05
