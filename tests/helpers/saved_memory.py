@@ -17,7 +17,9 @@ def saved_storage_bytes(fn: Callable[[], Any],
     def pack(tensor):
         storage = tensor.untyped_storage()
         storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
+        # an alias without grad_fn: a saved output packed as itself would
+        # hold its own graph in a cycle that no collector frees
+        return tensor.detach()
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         result = fn()
