@@ -6,7 +6,8 @@
 #   2. the tests that run only where CUDA exists (Triton kernels on the GPU,
 #      Inductor around them, 16-bit autocast through the APA SE-ResNet);
 #   3. the backbone benchmark: SE-R50-APA against R50 and SE-R50 (ReLU),
-#      float32 and bf16 autocast, time and peak memory.
+#      float32 and bf16 autocast, time and peak memory;
+#   4. the host time per AGLU call and where it goes (torch.profiler).
 # Step 1 needs torch and Triton only; steps 2-3 also mmdet (mmcv's compiled
 # ops are not used). Each step has its own time limit and log, so a slow or
 # failing step leaves the others' results.
@@ -47,4 +48,5 @@ step tests 110 python -m pytest -q -rA -p no:cacheprovider \
   tests/test_ops/test_triton_kernel.py \
   tests/test_models/test_backbones/test_apa_se_resnet.py \
   -k 'not compile_for_ampere_and_hopper and (triton_kernel or autocast)'
-step backbone 80 python -m benchmarks.backbone --device cuda --reps 10
+step backbone 80 python -m benchmarks.backbone --device cuda --reps 5
+step host_overhead 40 python -m benchmarks.host_overhead
