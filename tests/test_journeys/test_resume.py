@@ -46,7 +46,7 @@ def test_resumed_epoch_repeats_the_uninterrupted_one(tmp_path):
     loader = Config.fromfile(TINY).train_dataloader
     assert loader.num_workers > 0  # the recipe's settings, unchanged
     data_root = tmp_path / 'data'
-    generate_lvis(str(data_root), num_train=12, num_val=2, image_size=64)
+    generate_lvis(str(data_root), num_train=12, num_val=12, image_size=64)
     full, resumed = tmp_path / 'full', tmp_path / 'resumed'
     train(full, data_root)
     resumed.mkdir()

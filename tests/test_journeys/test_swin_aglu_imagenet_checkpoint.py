@@ -38,7 +38,7 @@ def test_trainer_file_converts_initialises_the_recipe_and_trains(tmp_path):
             'of them ran): config (tests.helpers.official_swin.'
             'SwinTrainerConfig)') in result.stdout
 
-    generate_v3det(str(tmp_path / 'data'), num_train=4, num_val=2,
+    generate_v3det(str(tmp_path / 'data'), num_train=4, num_val=12,
                    image_size=96)
     cfg = config_on_data(SWIN_T, tmp_path / 'data')
     cfg.model.backbone.init_cfg = dict(type='Pretrained',

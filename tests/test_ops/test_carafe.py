@@ -1,29 +1,11 @@
 # Copyright (c) apa_mmdet contributors.
 """CARAFE's reassembly in torch ops against the formula, element by
 element, in float64."""
-import itertools
-
 import pytest
 import torch
 
 from apa_mmdet.ops.carafe import carafe
-
-
-def carafe_by_the_formula(x, mask, k, g, s):
-    """out[n, c, h, w] = Σ_ij x[n, c, h//s + i − r, w//s + j − r] ·
-    mask[n, g(c)·k² + i·k + j, h, w], one output element at a time."""
-    n, channels, height, width = x.shape
-    r = (k - 1) // 2
-    out = torch.zeros(n, channels, s * height, s * width, dtype=x.dtype)
-    for b, c, h, w in itertools.product(range(n), range(channels),
-                                        range(s * height), range(s * width)):
-        group = c // (channels // g)
-        for i, j in itertools.product(range(k), range(k)):
-            y, z = h // s + i - r, w // s + j - r
-            if 0 <= y < height and 0 <= z < width:
-                out[b, c, h, w] += (x[b, c, y, z] *
-                                    mask[b, group * k * k + i * k + j, h, w])
-    return out
+from tests.helpers.carafe_reference import carafe_by_the_formula
 
 
 @pytest.mark.parametrize('k,g,s', [(5, 1, 2), (3, 2, 2), (3, 1, 3),

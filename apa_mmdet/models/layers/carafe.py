@@ -2,10 +2,11 @@
 """CARAFE upsampling on every device (the official LVIS R50 mask head's).
 
 Registered as ``carafe`` in mmdet's ``MODELS``, in front of mmcv's
-``CARAFEPack`` (mmengine's root registry), because mmdet's ``FCNMaskHead``
-accepts exactly ``upsample_cfg=dict(type='carafe')``: a recipe keeps its
-config, and official checkpoints their keys (``channel_compressor``,
-``content_encoder``).
+``CARAFEPack`` (mmengine's root registry) wherever the default scope is
+mmdet's (its runner, tools and ``DetInferencer``), because mmdet's
+``FCNMaskHead`` accepts exactly ``upsample_cfg=dict(type='carafe')``: a
+recipe keeps its config, and official checkpoints their keys
+(``channel_compressor``, ``content_encoder``).
 """
 from mmcv.ops import CARAFEPack
 from mmdet.registry import MODELS

@@ -6,9 +6,10 @@ import torch
 from mmcv.ops import CARAFEPack
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from mmdet.registry import MODELS
+from mmengine.registry import DefaultScope
 
 from apa_mmdet.models.layers import AnyDeviceCARAFEPack
-from tests.test_ops.test_carafe import carafe_by_the_formula
+from tests.helpers.carafe_reference import carafe_by_the_formula
 
 LVIS_CARAFE = dict(type='carafe', scale_factor=2, up_kernel=5, up_group=1,
                    encoder_kernel=3, encoder_dilation=1,
@@ -41,8 +42,12 @@ def test_cpu_forward_equals_the_formula():
 def test_the_lvis_mask_head_upsamples_and_trains_on_cpu():
     """FCNMaskHead with the R50 LVIS recipe's upsample_cfg: forward and
     backward on CPU (mmcv's own op has no CPU kernel)."""
-    head = FCNMaskHead(num_convs=1, in_channels=16, conv_out_channels=16,
-                       num_classes=3, upsample_cfg=LVIS_CARAFE)
+    # mmcv's build_upsample_layer looks in the default scope's registry:
+    # 'mmdet' under mmdet's runner, DetInferencer and tools
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = FCNMaskHead(num_convs=1, in_channels=16,
+                           conv_out_channels=16, num_classes=3,
+                           upsample_cfg=LVIS_CARAFE)
     assert isinstance(head.upsample, AnyDeviceCARAFEPack)
     rois = torch.randn(5, 16, 14, 14, requires_grad=True)
     out = head(rois)
