@@ -208,6 +208,17 @@ def test_lvis_recipes_evaluate_with_fast_lvis_metric(path):
 
 
 @pytest.mark.parametrize('path', REAL)
+def test_real_recipes_randomness_is_what_the_runner_takes(path):
+    """mmengine's Runner calls set_randomness(**randomness), whose seed has
+    no default."""
+    import inspect
+
+    from mmengine.runner import Runner
+    randomness = Config.fromfile(ROOT / path).randomness
+    inspect.signature(Runner.set_randomness).bind(None, **randomness)
+
+
+@pytest.mark.parametrize('path', REAL)
 def test_real_recipes_draw_per_rank_random_numbers(path):
     cfg = Config.fromfile(ROOT / path)
     assert cfg.randomness.diff_rank_seed is True
