@@ -19,9 +19,11 @@ class IterationSeedHook(Hook):
     numbers drawn in an iteration depend on its index alone, not on the
     history (a validation in between, a restart), so a resumed run repeats
     the uninterrupted one exactly on a deterministic device. Augmentations
-    run in data workers that mmengine seeds itself: exact when the
+    run in data workers that mmengine seeds when they start: exact when the
     iteration-based loop replays the data (with ``num_workers > 0``) or
-    when epoch-based workers are not persistent.
+    when epoch-based workers are not persistent (the LVIS and COCO recipes
+    set ``persistent_workers=False``: persistent workers carry their
+    generators from one epoch to the next, a resumed run's do not).
     """
 
     priority = 'LOWEST'
