@@ -7,6 +7,7 @@ independently of apa_mmdet's modules: ``official_state_dict`` makes a random
 checkpoint in the official layout and ``official_forward`` evaluates it
 (inference mode) with ``torch.nn.functional`` and the official formulas.
 """
+import argparse
 import math
 from collections import OrderedDict
 from typing import Dict, List
@@ -139,3 +140,17 @@ def official_forward(sd: Dict[str, Tensor], x: Tensor,
             x = rect(out + identity, f'{p}.unirect3')
         outs.append(x)
     return outs
+
+
+def official_imagenet_file(path, **kwargs) -> Dict[str, Tensor]:
+    """Save :func:`official_state_dict` as the official ImageNet trainer
+    does (``module.`` prefix, ``optimizer``, ``epoch``, its argparse
+    ``args``); returns the state dict. Keyword arguments as
+    :func:`official_state_dict`."""
+    sd = official_state_dict(**kwargs)
+    torch.save(
+        dict(model={f'module.{k}': v for k, v in sd.items()},
+             optimizer=dict(state={}, param_groups=[dict(lr=0.1)]),
+             epoch=99,
+             args=argparse.Namespace(lr=0.5, model='se_resnet50')), path)
+    return sd

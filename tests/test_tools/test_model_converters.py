@@ -1,6 +1,5 @@
 # Copyright (c) apa_mmdet contributors.
 """tools/model_converters/aglu2apa.py on official-format checkpoints."""
-import argparse
 import importlib.util
 import os
 import re
@@ -14,6 +13,7 @@ from mmdet.registry import MODELS
 
 from apa_mmdet.utils import safe_load
 from tests.helpers.official_se_resnet import (official_forward,
+                                              official_imagenet_file,
                                               official_state_dict)
 from tests.helpers.official_swin import official_swin_aglu_state
 
@@ -22,18 +22,6 @@ SCRIPT = ROOT / 'tools' / 'model_converters' / 'aglu2apa.py'
 spec = importlib.util.spec_from_file_location('aglu2apa', SCRIPT)
 aglu2apa = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(aglu2apa)
-
-
-def official_imagenet_file(path, **kwargs):
-    """As the official trainer saves: module. prefix, args, optimizer."""
-    sd = official_state_dict(**kwargs)
-    torch.save(
-        dict(
-            model={f'module.{k}': v for k, v in sd.items()},
-            optimizer=dict(state={}, param_groups=[dict(lr=0.1)]),
-            epoch=99,
-            args=argparse.Namespace(lr=0.5, model='se_resnet50')), path)
-    return sd
 
 
 def convert(tmp_path, src):
