@@ -1,8 +1,12 @@
 # Copyright (c) apa_mmdet contributors.
 """Installation and registration: what `import apa_mmdet` does and needs."""
+import configparser
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_python(code, cwd=None):
@@ -77,3 +81,13 @@ def test_ops_need_only_torch():
         assert not [m for m, module in sys.modules.items() if module
                     and m.split('.')[0] in ('mmcv', 'mmengine', 'mmdet')]
         ''')
+
+
+def test_the_licence_file_is_the_one_setup_cfg_names():
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / 'setup.cfg')
+    assert setup['metadata']['license'] == 'Apache-2.0'
+    assert setup['metadata']['license_files'].split() == ['LICENSE']
+    text = (ROOT / 'LICENSE').read_text()
+    assert text.lstrip().startswith('Apache License\n')
+    assert 'Version 2.0, January 2004' in text

@@ -19,6 +19,13 @@ REQUIRED = ('Backbone', 'Activation Sites', 'SE', 'Classifier', 'Loss',
             'Mask Predictor', 'Initialised From', 'Final Checkpoint')
 
 
+def test_the_model_index_imports_every_metafile():
+    """``mim search`` reads the root model-index.yml, as mmdet's."""
+    index = yaml.safe_load((ROOT / 'model-index.yml').read_text())
+    assert sorted(index['Import']) == [
+        str(m.relative_to(ROOT)) for m in METAFILES]
+
+
 def test_every_config_is_listed_once():
     listed = [model['Config'] for _, model in MODELS]
     assert sorted(listed) == CONFIGS
