@@ -4,7 +4,7 @@ _base_ = [
     '../_base_/models/mask-rcnn_se-r50-apa_fpn.py',
     'mmdet::_base_/datasets/coco_instance.py',
     'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py', '../_base_/per-rank-iteration-seeds.py'
+    'mmdet::_base_/default_runtime.py', '../_base_/dist-runtime.py'
 ]
 # every data path follows DATA_ROOT (mmdet's COCO layout below it)
 data_root = '{{$DATA_ROOT:data/coco/}}'.rstrip('/') + '/'

@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/models/mask-rcnn_se-r50-apa_fpn.py',
     'mmdet::_base_/datasets/lvis_v1_instance.py',
     'mmdet::_base_/schedules/schedule_2x.py',
-    'mmdet::_base_/default_runtime.py', '../_base_/per-rank-iteration-seeds.py'
+    'mmdet::_base_/default_runtime.py', '../_base_/dist-runtime.py'
 ]
 # every data path follows DATA_ROOT (mmdet's layout below it), e.g.
 # DATA_ROOT=/datasets/lvis_v1/ bash tools/dist_train.sh CONFIG 8

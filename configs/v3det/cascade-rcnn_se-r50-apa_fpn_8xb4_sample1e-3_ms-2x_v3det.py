@@ -2,7 +2,7 @@
 # mmdet's V3Det recipe with the backbone swapped.
 _base_ = [
     'mmdet::v3det/cascade_rcnn_r50_fpn_8x4_sample1e-3_mstrain_v3det_2x.py',
-    '../_base_/models/se-r50-apa.py', '../_base_/per-rank-iteration-seeds.py'
+    '../_base_/models/se-r50-apa.py', '../_base_/dist-runtime.py'
 ]
 model = dict(backbone={{_base_.apa_backbone}})
 # every data path follows DATA_ROOT (mmdet's V3Det layout below it)

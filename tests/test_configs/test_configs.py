@@ -223,6 +223,7 @@ def test_real_recipes_draw_per_rank_random_numbers(path):
     cfg = Config.fromfile(ROOT / path)
     assert cfg.randomness.diff_rank_seed is True
     assert dict(type='IterationSeedHook') in cfg.custom_hooks
+    assert dict(type='SharedCollectDirHook') in cfg.custom_hooks
 
 
 @pytest.mark.parametrize('head', ['', 'wclinear_'])
