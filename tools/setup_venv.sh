@@ -2,10 +2,11 @@
 # Copyright (c) apa_mmdet contributors.
 # Create or reuse .venv at the repository root with the full, pinned stack.
 #
-# torch: the local CPU wheel (/opt/wheels) where it exists, else PyPI's; a
-# torch already in .venv (any build of the pinned version) is kept, and
-# TORCH_INDEX=URL installs it from that index instead (e.g. a CUDA build:
-# https://download.pytorch.org/whl/cu124).
+# torch: the local CPU wheel (/opt/wheels) where it exists, else PyPI's
+# (whose Linux x86_64 wheels carry CUDA); a torch already in .venv (any build
+# of the pinned version) is kept, and TORCH_INDEX=URL installs it from that
+# index instead (e.g. https://pypi.org/simple for the CUDA build where a
+# local CPU wheel exists).
 #
 # Three wheels are made once and cached outside the repository, in
 #   ${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/TAG/
