@@ -2,7 +2,8 @@
 # Swin-B whose FFNs use AGLU (scalar λ, κ per FFN, through mmdet's own
 # act_cfg) and the official classifier (WCLinear, s = 300, softmax CE), on
 # the official V3Det recipe. The official config put act_cfg inside init_cfg,
-# where it crashes; its ImageNet Swin-B-AGLU weights convert with
+# which mmdet's Swin never reads (its FFNs ran GELU); here act_cfg is where
+# mmdet passes it to every FFN. The ImageNet Swin-B-AGLU weights convert with
 # tools/model_converters/aglu2apa.py (the FFN activation keys moved to
 # where mmcv's FFN holds them), hence convert_weights=False. No official
 # number was published for it.
