@@ -30,9 +30,7 @@ TINY_CONFIG = ('configs/synthetic/'
 PACKAGES = ('torch', 'triton', 'mmcv', 'mmengine', 'mmdet', 'apa_mmdet',
             'numpy', 'pycocotools', 'lvis', 'faster-coco-eval',
             'opencv-python-headless')
-# mmcv has no CPU implementation of CARAFE: a CPU needs it only for a model
-# that contains it
-OPS_NEEDED_EVERYWHERE = {'cpu': ('nms', 'RoIAlign'),
+OPS_NEEDED_EVERYWHERE = {'cpu': ('nms', 'RoIAlign', 'CARAFE'),
                          'cuda': ('nms', 'RoIAlign', 'CARAFE')}
 
 
@@ -108,8 +106,10 @@ def probe_roi_align(device: str) -> str:
 
 
 def probe_carafe(device: str) -> str:
-    from mmcv.ops import CARAFEPack
-    layer = CARAFEPack(channels=4, scale_factor=2).to(device)
+    """The ``carafe`` upsampler as mmdet builds it: mmcv's kernel on CUDA,
+    torch ops on the CPU."""
+    from .models.layers import AnyDeviceCARAFEPack
+    layer = AnyDeviceCARAFEPack(channels=4, scale_factor=2).to(device)
     x = torch.randn(1, 4, 5, 5, device=device, requires_grad=True)
     out = layer(x)
     if out.shape != (1, 4, 10, 10):

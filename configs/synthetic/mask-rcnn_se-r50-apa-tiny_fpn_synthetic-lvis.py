@@ -3,7 +3,7 @@
 #  generate_lvis('data/synthetic_lvis')"): the same APA SE-ResNet-50 layout,
 # Gumbel classifier with rare-negative dropping and learnable-temperature
 # mask predictor, at a quarter of the width, 128-px images, deconv instead
-# of CARAFE (no CPU kernel), float32 RoI ops under bfloat16 autocast,
+# of CARAFE (cheaper), float32 RoI ops under bfloat16 autocast,
 # trained from scratch for a few minutes.
 _base_ = [
     '../lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py',
