@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from mmdet.datasets import LVISV1Dataset
+from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 
 from apa_mmdet.datasets.synthetic import class_names, generate_lvis
@@ -82,8 +83,11 @@ def test_det_inferencer_draws_lvis_class_names(tmp_path, data_root):
     assert safe_load(str(dst))['meta']['dataset_meta']['classes'] == \
         lvis_classes
 
-    inferencer = DetInferencer(model=str(R50), weights=str(dst),
-                               device='cpu', show_progress=False)
+    # the recipe with a CPU-sized test scale (its model and meta as is)
+    cfg = Config.fromfile(R50)
+    cfg.test_dataloader.dataset.pipeline[1].scale = (320, 320)
+    inferencer = DetInferencer(model=cfg, weights=str(dst), device='cpu',
+                               show_progress=False)
     assert inferencer.model.dataset_meta['classes'] == lvis_classes
     image = str(next((data_root / 'val2017').iterdir()))
     result = inferencer(image, return_vis=True, pred_score_thr=0.0,
@@ -106,10 +110,10 @@ def test_tools_test_reports_lvis_metrics(tmp_path, data_root):
             bbox_head=dict(num_classes=num_classes,
                            loss_cls=dict(num_classes=num_classes)),
             mask_head=dict(num_classes=num_classes)),
-            test_cfg=dict(rcnn=dict(max_per_img=50)))
+            test_cfg=dict(rcnn=dict(max_per_img=20)))
         test_pipeline = [
             dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(256, 256), keep_ratio=True),
+            dict(type='Resize', scale=(128, 128), keep_ratio=True),
             dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
             dict(type='PackDetInputs', meta_keys=(
                 'img_id', 'img_path', 'ori_shape', 'img_shape',

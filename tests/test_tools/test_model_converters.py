@@ -307,6 +307,28 @@ def test_official_v3det_cascade_checkpoint_loads_strictly():
                        state['roi_head.bbox_head.2.fc_cls.g'])
 
 
+def test_v3det_detector_without_meta_or_data_still_converts(
+        tmp_path, monkeypatch, capsys):
+    """V3Det's class names live in a label file under DATA_ROOT: without
+    it (and without meta.dataset_meta in the file) the weights convert and
+    the report says why the names are missing."""
+    state = {f'backbone.{k}': v
+             for k, v in official_state_dict(with_fc=False).items()}
+    state.update(official_v3det_cascade_heads())
+    src = tmp_path / 'v3det_cascade.pth'
+    torch.save(dict(state_dict=state, meta=dict(iter=137520)), src)
+    monkeypatch.setenv('DATA_ROOT', str(tmp_path / 'no_data'))
+    dst = tmp_path / 'converted.pth'
+    assert aglu2apa.main([
+        str(src), str(dst), '--config',
+        str(ROOT / 'configs/v3det/cascade-rcnn_se-r50-apa_fpn_wclinear_8xb4_'
+            'sample1e-3_ms-2x_v3det.py')]) == 0
+    out = capsys.readouterr().out
+    assert 'class names: none (the test set of' in out
+    assert 'category_name_13204_v3det_2023_v1.txt' in out
+    assert 'dataset_meta' not in safe_load(str(dst))['meta']
+
+
 SWIN_T = 'configs/synthetic/faster-rcnn_swin-t-aglu-tiny_fpn_wclinear_synthetic-v3det.py'
 
 

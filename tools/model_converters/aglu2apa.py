@@ -70,7 +70,12 @@ def dataset_meta(checkpoint: dict, args) -> tuple:
         return official, (f'class names: {len(official["classes"])} from '
                           "the file's meta.dataset_meta")
     if args.config:
-        found = config_dataset_meta(args.config)
+        try:
+            found = config_dataset_meta(args.config)
+        except OSError as err:  # V3Det reads its names from a label file
+            return None, (f'class names: none (the test set of {args.config} '
+                          f'names them in a file that is not here: {err}); '
+                          'convert again where the data is')
         return found, (f'class names: {len(found["classes"])} from the test '
                        f'set of {args.config}')
     return None, ("class names: none (the file has no meta.dataset_meta); "
