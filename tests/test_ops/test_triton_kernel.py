@@ -49,9 +49,12 @@ def seeded():
 
 @pytest.fixture
 def triton_path(monkeypatch):
-    """APA/AGLU of this test's tensors run on the Triton kernels."""
-    monkeypatch.setattr(dispatch, 'select',
-                        lambda x: dispatch.TRITON_KERNEL.implementation)
+    """APA/AGLU of this test's tensors run on the Triton kernels, but inside
+    ``use_eager_formula()``, where the reference runs the formula."""
+    monkeypatch.setattr(
+        dispatch, 'select', lambda x: dispatch.EAGER
+        if dispatch._eager_formula_depth else
+        dispatch.TRITON_KERNEL.implementation)
 
 
 def parameters(channels, seed=0):
