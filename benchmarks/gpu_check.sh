@@ -8,8 +8,8 @@
 #   3. the backbone benchmark: SE-R50-APA against R50 and SE-R50 (ReLU),
 #      float32 and bf16 autocast, time and peak memory;
 #   4. the host time per AGLU call and where it goes (torch.profiler).
-# Step 1 needs torch and Triton only; steps 2-3 also mmdet (mmcv's compiled
-# ops are not used). Each step has its own time limit and log, so a slow or
+# Step 1 needs torch and Triton only; steps 2-3 also mmdet (of mmcv's compiled
+# ops only the CARAFE comparison uses its CUDA kernel). Each step has its own time limit and log, so a slow or
 # failing step leaves the others' results.
 #
 # Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (default work_dirs/gpu_check)
@@ -47,6 +47,7 @@ step tokens 80 python -m benchmarks.activation --device cuda --tokens \
 step tests 110 python -m pytest -q -rA -p no:cacheprovider \
   tests/test_ops/test_triton_kernel.py \
   tests/test_models/test_backbones/test_apa_se_resnet.py \
-  -k 'not compile_for_ampere_and_hopper and (triton_kernel or autocast)'
+  tests/test_models/test_layers/test_any_device_carafe.py \
+  -k 'not compile_for_ampere_and_hopper and (triton_kernel or autocast or cuda)'
 step backbone 80 python -m benchmarks.backbone --device cuda --reps 5
 step host_overhead 40 python -m benchmarks.host_overhead

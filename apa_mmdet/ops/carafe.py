@@ -9,6 +9,7 @@ with kernel size k, r = (k − 1)/2, scale s, x zero outside its H×W, and
 g(c) = ⌊c / (C / G)⌋ the group of channel c (Wang et al., ICCV 2019; the
 indexing of mmcv's ``carafe_naive`` kernel).
 """
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -42,10 +43,12 @@ def carafe(x: Tensor, mask: Tensor, kernel_size: int, group_size: int,
     padded = F.pad(x, (r, r, r, r)).view(n, g, channels // g, height + 2 * r,
                                          width + 2 * r)
     # (n, g, 1, k², H, s, W, s): the tap kernels of each s×s output block
-    taps = mask.view(n, g, 1, k * k, height, s, width, s)
-    out = x.new_zeros(n, g, channels // g, height, s, width, s)
+    taps = mask.reshape(n, g, 1, k * k, height, s, width, s)
+    # 16-bit inputs sum their k² taps in float32
+    out = x.new_zeros(n, g, channels // g, height, s, width, s,
+                      dtype=torch.promote_types(x.dtype, torch.float32))
     for i in range(k):
         for j in range(k):
             window = padded[:, :, :, i:i + height, j:j + width]
             out += window[..., :, None, :, None] * taps[:, :, :, i * k + j]
-    return out.view(n, channels, s * height, s * width)
+    return out.view(n, channels, s * height, s * width).to(x.dtype)

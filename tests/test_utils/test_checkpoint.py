@@ -176,3 +176,30 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, capsys):
     load_checkpoint(ToyModel(), str(path), strict=False)
     warning = capsys.readouterr().out
     assert unexpected in warning and missing in warning
+
+
+def test_load_weights_builds_no_class_object():
+    """BUILD on an allow-listed class (not an instance) would set its
+    attributes, e.g. widen HistoryBuffer's getattr allow-list into a way
+    to reach any function: refused, the class untouched."""
+    from apa_mmdet.utils.checkpoint import (MMENGINE_SAFE_GLOBALS,
+                                            _placeholder_pickle_module)
+    before = dict(HistoryBuffer._statistics_methods)
+    payload = (b'\x80\x02cmmengine.logging.history_buffer\nHistoryBuffer\n'
+               b'}(X\x13\x00\x00\x00_statistics_methods}X\x08\x00\x00\x00'
+               b'__init__K\x00sub.')
+    unpickler = _placeholder_pickle_module(MMENGINE_SAFE_GLOBALS).Unpickler(
+        io.BytesIO(payload))
+    with pytest.raises(pickle.UnpicklingError, match='refusing to build'):
+        unpickler.load()
+    assert HistoryBuffer._statistics_methods == before
+
+
+def test_load_weights_refuses_torchscript(tmp_path):
+    """torch.load without weights_only hands TorchScript archives to
+    torch.jit.load, which runs their code."""
+    from apa_mmdet.utils import load_weights
+    path = tmp_path / 'scripted.pt'
+    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(path))
+    with pytest.raises(ValueError, match='TorchScript archive'):
+        load_weights(str(path))

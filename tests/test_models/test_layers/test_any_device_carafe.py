@@ -16,9 +16,16 @@ LVIS_CARAFE = dict(type='carafe', scale_factor=2, up_kernel=5, up_group=1,
                    compressed_channels=64)
 
 
+def build(cfg):
+    """As mmdet's runner, tools and DetInferencer build: in mmdet's scope
+    (a build follows the current default scope's registry)."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(cfg)
+
+
 def test_mmdet_builds_it_with_mmcvs_keys():
     cfg = dict(LVIS_CARAFE, channels=16)
-    layer = MODELS.build(cfg)
+    layer = build(cfg)
     assert type(layer) is AnyDeviceCARAFEPack
     mmcv_layer = CARAFEPack(**{k: v for k, v in cfg.items() if k != 'type'})
     assert {k: v.shape for k, v in layer.state_dict().items()} == {
@@ -28,8 +35,8 @@ def test_mmdet_builds_it_with_mmcvs_keys():
 
 def test_cpu_forward_equals_the_formula():
     torch.manual_seed(0)
-    layer = MODELS.build(dict(LVIS_CARAFE, channels=4,
-                              compressed_channels=8, up_group=2)).double()
+    layer = build(dict(LVIS_CARAFE, channels=4, compressed_channels=8,
+                       up_group=2)).double()
     torch.nn.init.normal_(layer.content_encoder.weight, std=0.3)
     x = torch.randn(2, 4, 3, 4, dtype=torch.float64)
     mask = layer.kernel_normalizer(
@@ -59,7 +66,7 @@ def test_the_lvis_mask_head_upsamples_and_trains_on_cpu():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_cuda_runs_mmcvs_kernel_with_the_same_result():
-    layer = MODELS.build(dict(LVIS_CARAFE, channels=8)).cuda()
+    layer = build(dict(LVIS_CARAFE, channels=8)).cuda()
     x = torch.randn(3, 8, 7, 7, device='cuda')
     expected = layer(x)
     mask = layer.kernel_normalizer(
