@@ -193,6 +193,41 @@ def _split(rng, root: Path, image_dir: str, image_classes: List[List[int]],
     return dict(images=images, annotations=annotations)
 
 
+def _options(kwargs: dict) -> dict:
+    options = {**_DEFAULTS, **kwargs}
+    unknown = set(options) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError(f'unknown arguments {sorted(unknown)}; known: '
+                        f'{sorted(_DEFAULTS)}')
+    low, high = options['classes_per_image']
+    if not 1 <= low <= high <= 9:
+        raise ValueError(f'classes_per_image={options["classes_per_image"]}'
+                         ': need 1 <= low <= high <= 9 (a 3 × 3 grid)')
+    if options['max_frequent_images'] <= COMMON_MAX:
+        raise ValueError('max_frequent_images must exceed '
+                         f'{COMMON_MAX}, LVIS\'s frequent threshold')
+    return options
+
+
+def _plan(rng: np.random.Generator, options: dict):
+    """Training images per class and the classes of each training and
+    validation image, before anything is drawn."""
+    num_classes = options['num_classes']
+    counts = _image_counts(rng, num_classes, options['max_frequent_images'])
+    train_images = _deal(rng, counts, options['classes_per_image'])
+    val_images = _deal(
+        rng, np.full(num_classes, options['val_images_per_class']),
+        options['classes_per_image'])
+    return counts, train_images, val_images
+
+
+def long_tail_train_images(seed: int = 0, **kwargs) -> int:
+    """How many training images (all annotated) the set of ``seed`` and
+    ``kwargs`` has, without drawing it: what a config needs to turn LVIS's
+    frequency thresholds into this set's."""
+    return len(_plan(np.random.default_rng(seed), _options(kwargs))[1])
+
+
 def generate_lvis_long_tail(root: str, seed: int = 0,
                             **kwargs) -> Dict[str, str]:
     """Write the long-tailed LVIS v1-format set under ``root``.
@@ -212,26 +247,11 @@ def generate_lvis_long_tail(root: str, seed: int = 0,
     Returns:
         dict: Paths of the ``train`` and ``val`` annotation files.
     """
-    options = {**_DEFAULTS, **kwargs}
-    unknown = set(options) - set(_DEFAULTS)
-    if unknown:
-        raise TypeError(f'unknown arguments {sorted(unknown)}; known: '
-                        f'{sorted(_DEFAULTS)}')
+    options = _options(kwargs)
     num_classes = options['num_classes']
     names = long_tail_class_names(num_classes)
-    low, high = options['classes_per_image']
-    if not 1 <= low <= high <= 9:
-        raise ValueError(f'classes_per_image={options["classes_per_image"]}'
-                         ': need 1 <= low <= high <= 9 (a 3 × 3 grid)')
-    if options['max_frequent_images'] <= COMMON_MAX:
-        raise ValueError('max_frequent_images must exceed '
-                         f'{COMMON_MAX}, LVIS\'s frequent threshold')
     rng = np.random.default_rng(seed)
-    counts = _image_counts(rng, num_classes, options['max_frequent_images'])
-    train_images = _deal(rng, counts, (low, high))
-    val_images = _deal(
-        rng, np.full(num_classes, options['val_images_per_class']),
-        (low, high))
+    counts, train_images, val_images = _plan(rng, options)
     out, size = Path(root), options['image_size']
     train = _split(rng, out, 'train2017', train_images, size, 1, num_classes)
     val = _split(rng, out, 'val2017', val_images, size,

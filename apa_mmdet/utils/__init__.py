@@ -2,12 +2,14 @@
 from .checkpoint import (MMENGINE_SAFE_GLOBALS, UnloadedObject,
                          UnsafeCheckpointError, load_weights, safe_load,
                          unloaded_entries)
+from .dist import end_process_group
 from .memory import pin_mmap_threshold
 from .model_config import (build_model_without_file_reads,
                            config_dataset_meta, without_file_reads)
 
 __all__ = [
     'MMENGINE_SAFE_GLOBALS', 'UnloadedObject', 'UnsafeCheckpointError',
-    'build_model_without_file_reads', 'config_dataset_meta', 'load_weights', 'pin_mmap_threshold',
-    'safe_load', 'unloaded_entries', 'without_file_reads'
+    'build_model_without_file_reads', 'config_dataset_meta',
+    'end_process_group', 'load_weights', 'pin_mmap_threshold', 'safe_load',
+    'unloaded_entries', 'without_file_reads'
 ]

@@ -4,18 +4,25 @@
 # (python -c "from apa_mmdet.datasets.synthetic_long_tail import
 #  generate_lvis_long_tail; generate_lvis_long_tail('data/synthetic_lvis_lt')"),
 # for tools/analysis_tools/compare_heads.py (docs/long_tail_benchmark.md).
+# Its variants are the deltas beside it (*_synthetic-lvis-lt.py).
+# LT_DATA_SEED=S picks the set drawn with seed S (default 0), in
+# data/synthetic_lvis_lt_seedS/ unless DATA_ROOT says where.
 _base_ = './mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
-from apa_mmdet.datasets.synthetic_long_tail import \
-    long_tail_class_names  # noqa: E402
+from apa_mmdet.datasets.synthetic_long_tail import (  # noqa: E402
+    long_tail_class_names, long_tail_train_images)
 
+data_seed = int('{{$LT_DATA_SEED:0}}')
 data_root = '{{$DATA_ROOT:data/synthetic_lvis_lt/}}'.rstrip('/') + '/'
+if data_seed != 0 and data_root == 'data/synthetic_lvis_lt/':
+    data_root = f'data/synthetic_lvis_lt_seed{data_seed}/'
 num_classes = 200
 classes = long_tail_class_names(num_classes)
 # The official thresholds were set for LVIS v1's 99,388 annotated training
 # images: DropLoss tail = frequency < 0.0011 (classes in <= 109 images: all
 # rare and common ones), RFS t = 1e-3 (classes in < 100 images oversampled).
-# The same image counts on this set's 2,307 annotated training images:
-num_train_images = 2307
+# The same image counts on this set's annotated training images (2,307 in
+# the set of seed 0):
+num_train_images = long_tail_train_images(data_seed)
 tail_thr = 0.0011 * 99388 / num_train_images
 oversample_thr = 1e-3 * 99388 / num_train_images
 

@@ -17,7 +17,8 @@ from lvis import LVIS
 from mmengine.config import Config
 
 from apa_mmdet.datasets.synthetic_long_tail import (generate_lvis_long_tail,
-                                                    long_tail_class_names)
+                                                    long_tail_class_names,
+                                                    long_tail_train_images)
 from tests.helpers.configs import CONFIG_ROOT
 
 ROOT = CONFIG_ROOT.parent
@@ -77,6 +78,14 @@ def test_lvis_fields_and_every_class_in_validation(small_set):
         assert (root / split / name).is_file()
 
 
+def test_training_image_count_without_drawing(small_set):
+    _, train, _ = small_set
+    annotated = {a['image_id'] for a in train['annotations']}
+    assert len(train['images']) == len(annotated)
+    assert long_tail_train_images(seed=3, **SMALL) == len(annotated)
+    assert long_tail_train_images(seed=4, **SMALL) != len(annotated)
+
+
 def test_same_seed_same_files(tmp_path):
     kwargs = dict(num_classes=12, max_frequent_images=105, image_size=48,
                   val_images_per_class=1)
@@ -109,7 +118,7 @@ def default_set(tmp_path_factory):
 def test_config_thresholds_are_the_official_image_counts(default_set):
     """tail_thr and RFS t in the long-tail config are the official ones
     (0.0011, 1e-3 of LVIS v1's 99,388 images) as image counts of the
-    default set, whose size the config states."""
+    default set, whose size the config asks the generator for."""
     _, train = default_set
     cfg = Config.fromfile(CONFIG)
     images = {a['image_id'] for a in train['annotations']}

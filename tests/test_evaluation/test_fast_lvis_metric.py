@@ -1,9 +1,12 @@
 # Copyright (c) apa_mmdet contributors.
-"""FastLVISMetric reports what mmdet's LVISMetric (lvis-api) reports."""
+"""FastLVISMetric reports what mmdet's LVISMetric (lvis-api) reports, to
+the last digit, and keeps it unrounded."""
+import lvis
 import numpy as np
 import pytest
 import torch
 from mmdet.evaluation import LVISMetric
+from mmdet.evaluation.metrics import lvis_metric
 from mmdet.registry import METRICS
 
 from apa_mmdet.datasets.synthetic import generate_lvis
@@ -46,27 +49,57 @@ def evaluate(metric, samples):
     return metric.evaluate(size=len(samples))
 
 
-def metrics_of_both_equal(ann_file, samples):
-    """FastLVISMetric's metrics, checked equal to LVISMetric's."""
+class RecordingLVISEval(lvis.LVISEval):
+    """lvis-api's evaluator, keeping its results before mmdet rounds them
+    (per IoU type, in evaluation order)."""
+    unrounded = []
+
+    def summarize(self):
+        super().summarize()
+        type(self).unrounded.append((self.params.iou_type,
+                                     dict(self.results)))
+
+
+def metrics_of_both_equal(ann_file, samples, monkeypatch):
+    """FastLVISMetric's metrics, checked equal to LVISMetric's as both
+    report them (rounded to 3 decimals) and before rounding (1e-9)."""
+    RecordingLVISEval.unrounded = []
+    monkeypatch.setattr(lvis_metric, 'LVISEval', RecordingLVISEval)
     reference = evaluate(LVISMetric(ann_file=ann_file,
                                     metric=['bbox', 'segm']), samples)
-    fast = evaluate(FastLVISMetric(ann_file=ann_file,
-                                   metric=['bbox', 'segm']), samples)
+    metric = FastLVISMetric(ann_file=ann_file, metric=['bbox', 'segm'])
+    fast = evaluate(metric, samples)
     assert set(fast) == set(reference)
     for key, value in reference.items():
-        assert abs(fast[key] - value) <= 1e-6, (key, fast[key], value)
-    return fast
+        assert fast[key] == value, (key, fast[key], value)
+    assert [i for i, _ in RecordingLVISEval.unrounded] == ['bbox', 'segm']
+    for iou_type, results in RecordingLVISEval.unrounded:
+        stats = metric.unrounded[iou_type]['stats']
+        assert set(stats) == set(results)
+        for key, value in results.items():
+            assert stats[key] == pytest.approx(value, abs=1e-9), key
+    return fast, metric.unrounded
 
 
 @pytest.mark.parametrize('seed,extra,relabel', [(0, 0, 0.), (1, 5, 0.),
                                                 (2, 320, 0.), (3, 40, 0.7)])
-def test_equal_to_lvis_api(lvis_val, seed, extra, relabel):
+def test_equal_to_lvis_api(lvis_val, seed, extra, relabel, monkeypatch):
     samples = noisy_predictions(lvis_val, seed, extra, relabel)
-    fast = metrics_of_both_equal(lvis_val, samples)
+    fast, unrounded = metrics_of_both_equal(lvis_val, samples, monkeypatch)
     assert 0 < fast['lvis/segm_APr'] < 1
+    # the groups' APs are the means of their categories' APs
+    for result in unrounded.values():
+        ap = result['category_ap']
+        for group in 'rcf':
+            values = [v for c, v in ap.items()
+                      if result['category_frequency'][c] == group
+                      and not np.isnan(v)]
+            assert np.mean(values) == pytest.approx(
+                result['stats'][f'AP{group}'], abs=1e-12)
 
 
-def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val):
+def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val,
+                                                      monkeypatch):
     """Every detection is of a category LVIS ignores on its image."""
     import json
     with open(lvis_val) as f:
@@ -85,7 +118,7 @@ def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val):
             pred.update({key: value[:0] for key, value in pred.items()})
         pred['labels'] = torch.tensor(ignored[:1] * len(pred['labels']),
                                       dtype=torch.long)
-    metrics_of_both_equal(lvis_val, samples)
+    metrics_of_both_equal(lvis_val, samples, monkeypatch)
 
 
 def test_registered_and_validated(lvis_val):

@@ -1,100 +1,242 @@
 # Copyright (c) apa_mmdet contributors.
-"""tools/analysis_tools/compare_heads.py: its variants are the LVIS ablation
-configs' changes; a two-iteration comparison on generated data tabulates,
-plots and resumes."""
+"""tools/analysis_tools/compare_heads.py: the long-tail benchmark's variant
+configs make the LVIS ablation configs' changes; a two-iteration comparison
+of three of them on the generated long-tailed set keeps one record per run
+(unrounded metrics, per-category AP, APA's λ, κ), reports from the records,
+resumes, and writes and checks a document's tables."""
 import json
 import re
 import runpy
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from apa_mmdet.datasets.synthetic import generate_lvis
+from apa_mmdet.analysis.comparison import (differences_table,
+                                           group_differences, paired_seeds,
+                                           summary_table)
+from apa_mmdet.datasets.synthetic_long_tail import generate_lvis_long_tail
+from tests.helpers.configs import CONFIG_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = CONFIG_ROOT.parent
 TOOL = ROOT / 'tools/analysis_tools/compare_heads.py'
-LVIS = ROOT / 'configs/lvis'
-RECIPE = 'mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
-ABLATIONS = dict(
-    sigmoid='mask-rcnn_se-r50-apa_fpn_sigmoid-cls_sample1e-3_ms-2x_lvis-v1.py',
-    apa='mask-rcnn_se-r50-apa_fpn_apa-cls_sample1e-3_ms-2x_lvis-v1.py',
-    softmax='mask-rcnn_se-r50-apa_fpn_softmax-ce_sample1e-3_ms-2x_lvis-v1.py',
-    seesaw='mask-rcnn_se-r50-apa_fpn_seesaw-loss_sample1e-3_ms-2x_lvis-v1.py',
-    gumbel=RECIPE)
+LT = 'mask-rcnn_se-r50-apa-tiny_fpn_{}synthetic-lvis-lt.py'
+LVIS = 'mask-rcnn_se-r50-apa_fpn_{}sample1e-3_ms-2x_lvis-v1.py'
+ABLATIONS = ['sigmoid-cls_', 'apa-cls_', 'softmax-ce_', 'seesaw-loss_']
+
+
+def head_delta(cfg: Config) -> dict:
+    """What a head variant changes: the classifier and its loss, without
+    the data set's numbers (classes, annotation file, tail threshold)."""
+    head = cfg.model.roi_head.bbox_head
+    loss = {k: v for k, v in head.loss_cls.items()
+            if k not in ('num_classes', 'ann_file', 'tail_thr')}
+    loss.get('act_cfg', {}).pop('num_parameters', None)
+    inits = head.get('init_cfg') or []
+    fc_cls = [i for i in (inits if isinstance(inits, list) else [inits])
+              if i.get('override', {}).get('name') == 'fc_cls']
+    return dict(loss=loss, predictor=head.get('cls_predictor_cfg'),
+                fc_cls_bias=[i.get('bias') for i in fc_cls],
+                backbone=(cfg.model.backbone.act_cfg,
+                          cfg.model.backbone.se_cfg))
+
+
+@pytest.mark.parametrize('variant', [''] + ABLATIONS)
+def test_long_tail_variants_make_the_lvis_ablations_changes(variant):
+    lt = Config.fromfile(CONFIG_ROOT / 'synthetic' / LT.format(variant))
+    lvis = Config.fromfile(CONFIG_ROOT / 'lvis' / LVIS.format(variant))
+    assert head_delta(lt) == head_delta(lvis)
+
+
+def test_relu_backbone_variant_is_the_plain_se_ablation():
+    lt = Config.fromfile(
+        CONFIG_ROOT / 'synthetic/mask-rcnn_se-r50-tiny_fpn_synthetic-lvis-lt.py')
+    lvis = Config.fromfile(
+        CONFIG_ROOT / 'lvis/mask-rcnn_se-r50_fpn_sample1e-3_ms-2x_lvis-v1.py')
+    assert head_delta(lt) == head_delta(lvis)
+    assert lt.model.backbone.act_cfg.type == 'ReLU'
+
+
+@pytest.mark.parametrize('variant,expected', [
+    ('no-drop_', dict(act='Gumbel', tail_thr=0.)),
+    ('sigmoid-cls_no-drop_', dict(act='Sigmoid', tail_thr=0.)),
+    ('apa-cls-from-sigmoid_', dict(act='APA', lambda_init=1., kappa_init=1.,
+                                   bias=-7.389)),
+])
+def test_drop_loss_and_apa_start_variants(variant, expected):
+    head = Config.fromfile(CONFIG_ROOT / 'synthetic' /
+                           LT.format(variant)).model.roi_head.bbox_head
+    base = Config.fromfile(CONFIG_ROOT / 'synthetic' /
+                           LT.format('')).model.roi_head.bbox_head
+    assert head.loss_cls.act_cfg.type == expected['act']
+    assert head.loss_cls.tail_thr == expected.get('tail_thr',
+                                                  base.loss_cls.tail_thr)
+    for key in ('lambda_init', 'kappa_init'):
+        if key in expected:
+            assert head.loss_cls.act_cfg[key] == expected[key]
+    if 'bias' in expected:
+        assert head.init_cfg[0].bias == expected['bias']
+
+
+def test_second_set_thresholds_come_from_its_own_image_count(monkeypatch):
+    from apa_mmdet.datasets.synthetic_long_tail import long_tail_train_images
+    monkeypatch.setenv('LT_DATA_SEED', '1')
+    cfg = Config.fromfile(CONFIG_ROOT / 'synthetic' / LT.format('sigmoid-cls_'))
+    images = long_tail_train_images(1)
+    assert cfg.data_seed == 1 and images != 2307
+    assert cfg.data_root == 'data/synthetic_lvis_lt_seed1/'
+    assert cfg.model.roi_head.bbox_head.loss_cls.tail_thr * images == \
+        pytest.approx(0.0011 * 99388)
+    assert cfg.train_dataloader.dataset.oversample_thr * images == \
+        pytest.approx(1e-3 * 99388)
+
+
+def test_variant_labels_drop_the_shared_parts():
+    tool = runpy.run_path(str(TOOL), run_name='compare_heads')
+    stems = [LT.format(v)[:-3] for v in ('', 'sigmoid-cls_',
+                                         'sigmoid-cls_no-drop_')]
+    assert tool['variant_labels'](stems) == ['base', 'sigmoid-cls',
+                                             'sigmoid-cls_no-drop']
+
+
+def fake_run(seed, shift, rare_ap):
+    """A record with 4 categories (two rare) and consistent metrics."""
+    category_ap = {'1': rare_ap[0], '2': rare_ap[1], '3': 0.5 + shift,
+                   '4': float('nan')}
+    metrics = dict(AP=np.nanmean(list(category_ap.values())),
+                   APr=float(np.mean(rare_ap)), APc=0.5 + shift, APf=-1.)
+    return dict(seed=seed, metrics=dict(bbox=metrics),
+                category_ap=dict(bbox=category_ap),
+                category_frequency={'1': 'r', '2': 'r', '3': 'c', '4': 'f'})
+
+
+def test_paired_differences_and_interval_follow_the_records():
+    reference = [fake_run(0, 0., (0.2, 0.4)), fake_run(1, 0., (0.3, 0.3))]
+    variant = [fake_run(1, .1, (0.5, 0.5)), fake_run(0, .1, (0.4, 0.6))]
+    pairs = paired_seeds(reference, variant)
+    assert [(r['seed'], v['seed']) for r, v in pairs] == [(0, 0), (1, 1)]
+    diffs = group_differences(pairs, 'bbox', 'r')
+    np.testing.assert_allclose(diffs, [0.2, 0.2])
+    # its mean is the mean over seeds of the APr difference
+    assert diffs.mean() == pytest.approx(np.mean(
+        [v['metrics']['bbox']['APr'] - r['metrics']['bbox']['APr']
+         for r, v in pairs]))
+    table = differences_table(dict(ref=reference, var=variant), 'APr')
+    # every category moved by 0.2: a zero-width interval
+    assert '| var | +0.200 (seed 0), +0.200 (seed 1) | +0.200 [+0.200, ' \
+        '+0.200] |' in table
+    assert group_differences(pairs, 'bbox', None).size == 3  # NaN left out
+    summary = summary_table(dict(ref=reference, var=variant[:1]), [0, 1])
+    assert '| var (1 of 2 seeds) | ' in summary
+    assert '| ref | 0.367 ± 0.000 | 0.300 ± 0.000 | 0.500 ± 0.000 |' in summary
+
+
+def test_bootstrap_interval_covers_the_mean_and_repeats():
+    from apa_mmdet.analysis.comparison import bootstrap_interval
+    values = np.random.default_rng(3).normal(0.05, 0.1, 56)
+    low, high = bootstrap_interval(values)
+    assert low < values.mean() < high
+    # about ±1.96 standard errors
+    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
+    assert high - low == pytest.approx(2 * half, rel=0.15)
+    assert bootstrap_interval(values) == (low, high)
 
 
 @pytest.fixture(scope='module')
-def tool():
-    return runpy.run_path(str(TOOL), run_name='compare_heads')
+def long_tail_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('lt')
+    generate_lvis_long_tail(str(root))
+    return root
 
 
-@pytest.mark.parametrize('head', sorted(ABLATIONS))
-def test_each_head_is_its_lvis_ablation_config(tool, head):
-    cfg = Config.fromfile(LVIS / RECIPE)
-    tool['apply_variant'](cfg, head, 'aglu')
-    expected = Config.fromfile(LVIS / ABLATIONS[head])
-    assert cfg.model.to_dict() == expected.model.to_dict()
-
-
-def test_relu_backbone_is_the_plain_se_ablation(tool):
-    cfg = Config.fromfile(LVIS / RECIPE)
-    tool['apply_variant'](cfg, 'gumbel', 'relu')
-    expected = Config.fromfile(
-        LVIS / 'mask-rcnn_se-r50_fpn_sample1e-3_ms-2x_lvis-v1.py').model
-    expected.backbone.init_cfg = cfg.model.backbone.init_cfg  # weights
-    assert cfg.model.to_dict() == expected.to_dict()
-
-
-def test_two_iteration_comparison_tabulates_plots_and_resumes(tmp_path):
-    data = tmp_path / 'data'
-    generate_lvis(str(data), num_train=8, num_val=12, image_size=96)
-    out = tmp_path / 'out'
-    loader = ('dataloader.num_workers=0', 'dataloader.persistent_workers=False')
+def test_two_iteration_comparison_keeps_records_reports_and_resumes(
+        tmp_path, long_tail_root):
+    configs = [str(CONFIG_ROOT / 'synthetic' / LT.format(v))
+               for v in ('', 'sigmoid-cls_', 'apa-cls-from-sigmoid_')]
+    out, results = tmp_path / 'work', tmp_path / 'results'
+    loader = ('num_workers=0', 'persistent_workers=False')
     command = [
-        sys.executable, str(TOOL), '--data', str(data), '--heads', 'gumbel',
-        'sigmoid', '--seeds', '0', '1', '--work-dir', str(out),
-        '--cfg-options', 'train_cfg.max_epochs=1',
-        'train_dataloader.dataset.oversample_thr=0',
-        *[f'{split}_{option}' for split in ('train', 'test')
+        sys.executable, str(TOOL), *configs, '--data', str(long_tail_root),
+        '--seeds', '0', '1', '--work-dir', str(out), '--results',
+        str(results), '--apa-log-interval', '1', '--cfg-options',
+        'train_cfg.max_epochs=1', 'train_dataloader.dataset.oversample_thr=0',
+        'train_dataloader.dataset.dataset.indices=8',
+        'test_dataloader.dataset.indices=8',
+        *[f'{split}_dataloader.{option}' for split in ('train', 'test')
           for option in loader]]
     result = subprocess.run(command, capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     # 8 images in batches of 4: 2 iterations each
-    assert len(re.findall(r'Epoch\(train\) +\[1\]\[2/2\]', result.stdout)) == 4
-    summary = json.loads((out / 'compare_heads.json').read_text())['runs']
-    assert list(summary) == ['gumbel', 'sigmoid']
-    for head in summary:
-        runs = [json.loads((out / f'aglu_{head}_seed{seed}' /
-                            'metrics.json').read_text()) for seed in (0, 1)]
-        assert set(runs[0]) == {f'{t}_{m}' for t in ('bbox', 'segm')
-                                for m in ('AP', 'APr', 'APc', 'APf')}
-        cell = summary[head]['segm_APf']
-        values = [run['segm_APf'] for run in runs]
-        assert cell['values'] == values
-        assert cell['mean'] == pytest.approx(statistics.fmean(values))
-        assert cell['std'] == pytest.approx(statistics.stdev(values))
-        assert (f'| {head} | {summary[head]["bbox_AP"]["mean"]:.3f} ± '
-                f'{summary[head]["bbox_AP"]["std"]:.3f} |') in result.stdout
-    assert 'over seeds 0, 1' in (out / 'compare_heads.md').read_text()
+    assert len(re.findall(r'Epoch\(train\) +\[1\]\[2/2\]',
+                          result.stdout)) == 6
+    records = {path.name: json.loads(path.read_text())
+               for path in results.glob('*.json')}
+    assert sorted(records) == sorted(
+        f'{Path(c).stem}_data0_seed{s}.json' for c in configs for s in (0, 1))
+    record = records[f'{Path(configs[1]).stem}_data0_seed1.json']
+    assert record['config'] == str(Path(configs[1]).relative_to(ROOT))
+    assert (record['seed'], record['data_seed']) == (1, 0)
+    assert re.fullmatch(r'[0-9a-f]{40}(\+uncommitted)?', record['commit'])
+    assert record['wall_time_s'] > 0
+    frequency = record['category_frequency']
+    assert len(frequency) == 200 and set(frequency.values()) == set('rcf')
+    for iou in ('bbox', 'segm'):
+        aps = np.array([record['category_ap'][iou][c] for c in frequency])
+        rare = np.array([g == 'r' for g in frequency.values()])
+        # APr is the mean of the rare categories' AP (those with objects)
+        assert np.nanmean(aps[rare]) == pytest.approx(
+            record['metrics'][iou]['APr'])
+    assert 'apa_classifier' not in record
+    apa = records[f'{Path(configs[2]).stem}_data0_seed0.json'][
+        'apa_classifier']
+    assert len(apa['lambda_']) == len(apa['kappa']) == 200
+    assert [h['iter'] for h in apa['history']] == [1, 2]
+    assert set(apa['history'][0]['lambda']) == set('rcf')
+    # the report is computed from the records
+    runs = {label: [records[f'{Path(c).stem}_data0_seed{s}.json']
+                    for s in (0, 1)]
+            for label, c in zip(('base', 'sigmoid-cls',
+                                 'apa-cls-from-sigmoid'), configs)}
+    assert summary_table(runs, [0, 1]) in result.stdout
+    assert differences_table(runs, 'APr') in result.stdout
     with Image.open(out / 'compare_heads.png') as image:
         image.load()
         assert min(image.size) >= 400
+
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count(': kept ') == 4
+    assert again.stdout.count(': kept ') == 6
     assert 'Epoch(train)' not in again.stdout
-    # a comparison cut short: a third seed never run is tabulated as such
+    # a comparison cut short: a third seed never run is reported as such
+    seeds = command.index('--seeds')
     partial = subprocess.run(
-        [*command[:command.index('--seeds') + 1], '0', '1', '2',
-         *command[command.index('--work-dir'):], '--kept-only'],
-        capture_output=True, text=True, cwd=ROOT)
+        [*command[:seeds + 1], '0', '1', '2', *command[seeds + 3:],
+         '--kept-only'], capture_output=True, text=True, cwd=ROOT)
     assert partial.returncode == 0, partial.stderr[-3000:]
-    assert partial.stdout.count(': not run yet') == 2
-    assert '| gumbel (2 of 3 seeds) |' in partial.stdout
-    assert 'partial: mean ± sample standard deviation' in partial.stdout
+    assert partial.stdout.count(': not run yet') == 3
+    assert '| base (2 of 3 seeds) |' in partial.stdout
+
+    # a document's block: written from the records, then checked
+    doc = tmp_path / 'doc.md'
+    arguments = ' '.join([*configs[:2], '--seeds', '0', '1', '--results',
+                          str(results), '--data', str(long_tail_root)])
+    doc.write_text(f'# Results\n\n<!-- compare_heads {arguments} -->\nold\n'
+                   '<!-- /compare_heads -->\n\nafter\n')
+    check = [sys.executable, str(TOOL), '--check-doc', str(doc)]
+    stale = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+    assert stale.returncode == 1 and 'differs from its records' in \
+        stale.stderr
+    update = subprocess.run([sys.executable, str(TOOL), '--update-doc',
+                             str(doc)], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert update.returncode == 0, update.stderr[-3000:]
+    text = doc.read_text()
+    two = dict(list(runs.items())[:2])
+    assert summary_table(two, [0, 1]) in text and text.endswith('after\n')
+    assert subprocess.run(check, capture_output=True, text=True,
+                          cwd=ROOT).returncode == 0

@@ -1,197 +1,236 @@
 # Copyright (c) apa_mmdet contributors.
-"""The paper's head ablation in miniature: train one LVIS-format config with
-each classification head (and backbone activation), the same seeds for
-each, evaluate, and tabulate bbox/segm AP, APr, APc, APf with the spread
-over seeds.
+"""Train each of several configs on one data set (the variants of one
+experiment, e.g. the LVIS ablation configs or the long-tail benchmark's
+deltas) with the same seeds, evaluate, and compare them: mean ± sd over
+seeds, and each against the first config: paired per-seed differences and
+a bootstrap interval over the rare categories.
 
-Usage: ``python tools/analysis_tools/compare_heads.py [--config CONFIG]
-[--data DATA_ROOT] [--heads gumbel sigmoid apa] [--backbones aglu]
-[--seeds 0 1] [--work-dir DIR]``
+Usage::
 
-Heads (the LVIS ablation configs' changes, applied to any two-stage
-config): ``gumbel`` (the config's own, the official Gumbel head),
-``sigmoid`` (sigmoid scores, fc_cls bias -e² for the same initial score),
-``apa`` (learnable APA scores, one λ, κ per class), ``softmax`` (softmax
-cross-entropy) and ``seesaw`` (mmdet's Seesaw Loss with its normalised
-linear classifier). Backbones: ``aglu`` (the config's) and ``relu`` (the
-plain SE-ResNet: ReLU, sigmoid SE gate). Each run trains in this process
-with mmengine's Runner, then evaluates with its test loop; its metrics are
-kept in ``DIR/<backbone>_<head>_seed<S>/metrics.json``, so an interrupted
-comparison resumes where it stopped (``--rerun`` retrains; ``--kept-only``
-tabulates the runs kept so far and trains none). Writes
-``compare_heads.md`` (the table), ``compare_heads.json`` and
-``compare_heads.png`` to DIR (default ``work_dirs/compare_heads``).
+    python tools/analysis_tools/compare_heads.py CONFIG [CONFIG ...]
+        [--seeds 0 1] [--results DIR] [--work-dir DIR] [--data DATA_ROOT]
+        [--data-seed S] [--rerun | --kept-only] [--plot PNG]
+        [--cfg-options KEY=VALUE ...]
+    python tools/analysis_tools/compare_heads.py --update-doc FILE.md
+    python tools/analysis_tools/compare_heads.py --check-doc FILE.md
+
+Each run trains in this process with mmengine's Runner and its config's
+test loop evaluates it (an LVIS-format evaluator: ``FastLVISMetric``, whose
+unrounded numbers are kept). Its record, ``DIR/<config>_data<D>_seed<S>.json``
+(config, seed, data seed ``D``, commit, wall time, threads, metrics per
+IoU type and frequency group, per-category AP, each category's group, and
+for a learnable APA classifier its λ, κ per class at the end and per group
+over training), is what every table is computed from; a comparison cut
+short resumes from the records (``--rerun`` trains again, ``--kept-only``
+trains nothing). ``--data-seed S`` sets ``LT_DATA_SEED``, with which the
+long-tail configs pick their generated set.
+
+A Markdown file's blocks ``<!-- compare_heads ARGS -->`` … ``<!-- /compare_heads
+-->`` hold the tables of ``ARGS`` (the arguments above) from the kept
+records: ``--update-doc`` writes them (and the plots the blocks name),
+``--check-doc`` fails where a block differs from its records.
 """
 import argparse
+import copy
 import gc
 import json
 import os
 import os.path as osp
 import re
-import statistics
+import shlex
+import subprocess
 import sys
-from typing import Callable, Dict, List
+import time
+from typing import Dict, List, Optional
 
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 
 from apa_mmdet.analysis import saved_figure
+from apa_mmdet.analysis.comparison import (METRICS, differences_table,
+                                           metric_keys, summarise,
+                                           summary_table, variant_labels)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG = osp.join(
-    ROOT, 'configs/synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py')
-METRICS = ('AP', 'APr', 'APc', 'APf')
-METRIC_KEY = re.compile(r'(bbox|segm)_(AP[rcf]?)$')
+BLOCK = re.compile(r'(<!-- compare_heads (?P<args>[^\n]*?) -->\n)(?P<body>'
+                   r'.*?)(<!-- /compare_heads -->)', re.S)
 
 
-def _fc_cls_inits(bbox_head: ConfigDict) -> List[ConfigDict]:
-    inits = bbox_head.get('init_cfg') or []
-    inits = inits if isinstance(inits, list) else [inits]
-    return [i for i in inits if i.get('override', {}).get('name') == 'fc_cls']
+def config_stem(config: str) -> str:
+    return osp.splitext(osp.basename(config))[0]
 
 
-def sigmoid_head(bbox_head: ConfigDict, num_classes: int) -> None:
-    """Sigmoid scores; fc_cls bias -e²: sigmoid(-e²) = Gumbel CDF(-2)."""
-    bbox_head.loss_cls.act_cfg = dict(type='Sigmoid')
-    for init in _fc_cls_inits(bbox_head):
-        init.bias = -7.389
+def load_config(config: str, cfg_options: Optional[dict]) -> Config:
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
 
 
-def apa_head(bbox_head: ConfigDict, num_classes: int) -> None:
-    """Learnable APA scores, one (λ, κ) per class, from next to Gumbel."""
-    bbox_head.loss_cls.act_cfg = dict(type='APA', num_parameters=num_classes,
-                                      lambda_init=0.01, kappa_init=1.0)
+def record_path(results: str, config: str, cfg: Config, seed: int) -> str:
+    return osp.join(results, f'{config_stem(config)}_data'
+                    f'{cfg.get("data_seed", 0)}_seed{seed}.json')
 
 
-def softmax_head(bbox_head: ConfigDict, num_classes: int) -> None:
-    """Softmax cross-entropy over C + 1 logits."""
-    bbox_head.loss_cls = ConfigDict(type='CrossEntropyLoss',
-                                    use_sigmoid=False, loss_weight=1.0)
-
-
-def seesaw_head(bbox_head: ConfigDict, num_classes: int) -> None:
-    """mmdet's Seesaw Loss with its normalised linear classifier."""
-    bbox_head.cls_predictor_cfg = dict(type='NormedLinear', tempearture=20)
-    bbox_head.loss_cls = ConfigDict(type='SeesawLoss', p=0.8, q=2.0,
-                                    num_classes=num_classes, loss_weight=1.0)
-    bbox_head.init_cfg = None
-
-
-HEADS: Dict[str, Callable] = dict(
-    gumbel=lambda bbox_head, num_classes: None, sigmoid=sigmoid_head,
-    apa=apa_head, softmax=softmax_head, seesaw=seesaw_head)
-
-
-def relu_backbone(backbone: ConfigDict) -> None:
-    """The plain SE-ResNet: ReLU everywhere, ReLU/sigmoid SE gate."""
-    backbone.act_cfg = dict(type='ReLU', inplace=True)
-    backbone.se_cfg = ConfigDict(ratio=16, act_cfg=(dict(type='ReLU'),
-                                                    dict(type='Sigmoid')))
-
-
-BACKBONES: Dict[str, Callable] = dict(aglu=lambda backbone: None,
-                                      relu=relu_backbone)
-
-
-def apply_variant(cfg: Config, head: str, backbone: str) -> None:
-    """Switch ``cfg``'s model to a head and backbone of the ablation."""
-    bbox_heads = cfg.model.roi_head.bbox_head
-    for bbox_head in bbox_heads if isinstance(bbox_heads,
-                                              list) else [bbox_heads]:
-        HEADS[head](bbox_head, bbox_head.num_classes)
-    BACKBONES[backbone](cfg.model.backbone)
-
-
-def run_config(args, head: str, backbone: str, seed: int,
-               work_dir: str) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    apply_variant(cfg, head, backbone)
+def run_config(cfg: Config, seed: int, work_dir: str) -> Config:
+    """``cfg`` for one run: ``seed``, its own work dir, one evaluation (by
+    the test loop after training)."""
+    cfg = copy.deepcopy(cfg)
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     cfg.work_dir = work_dir
     cfg.experiment_name = osp.basename(work_dir)  # + the Runner's time
     if cfg.get('visualizer'):  # a new one: its backends write to work_dir
         cfg.visualizer.name = cfg.experiment_name
-    # one evaluation, by the test loop after training
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     return cfg
 
 
-def train_and_test(cfg: Config) -> Dict[str, float]:
-    """Train ``cfg`` in this process, evaluate it; the LVIS AP metrics."""
+def _commit() -> str:
+    try:
+        head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT,
+                              capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain',
+                                '--untracked-files=no'], cwd=ROOT,
+                               capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+    return head + ('+uncommitted' if dirty.strip() else '')
+
+
+def _classifier_apa(model):
+    """The bbox head's learnable APA classifier activation (per class), or
+    None."""
+    from mmengine.model import is_model_wrapper
+
+    from apa_mmdet.models.layers import APA
+    model = model.module if is_model_wrapper(model) else model
+    for module in model.roi_head.modules():
+        if isinstance(module, APA) and module.num_parameters > 1:
+            return module
+    return None
+
+
+def apa_quartiles(apa, groups: List[str]) -> dict:
+    """Per frequency group, the quartiles of the classes' λ (as used,
+    floored) and κ: ``{'lambda': {'r': [q1, median, q3], ...}, 'kappa':
+    ...}``."""
+    import numpy as np
+    lam, kappa = apa_values(apa)
+    groups = np.array(groups)
+    return {name: {g: np.percentile(values[groups == g], [25, 50, 75]).tolist()
+                   for g in 'rcf' if (groups == g).any()}
+            for name, values in (('lambda', lam), ('kappa', kappa))}
+
+
+def apa_values(apa):
+    """(λ as used, κ) of each class, as float64 arrays."""
+    from apa_mmdet.ops import LAMBDA_MIN
+    return (apa.lambda_param.detach().clamp(min=LAMBDA_MIN).double().numpy(),
+            apa.kappa_param.detach().double().numpy())
+
+
+def train_and_test(cfg: Config, apa_interval: int) -> dict:
+    """Train ``cfg`` in this process, evaluate it; the record's results:
+    unrounded metrics, per-category AP, each category's group and, for a
+    learnable APA classifier, its λ, κ (per class at the end, per group
+    every ``apa_interval`` iterations)."""
+    from mmengine.hooks import Hook
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    from apa_mmdet.analysis import frequency_groups
+    groups = frequency_groups(cfg.test_evaluator.ann_file)
+    history = []
+
+    class APAHistory(Hook):
+        priority = 'LOW'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            apa = _classifier_apa(runner.model)
+            if apa is not None and self.every_n_train_iters(
+                    runner, apa_interval):
+                history.append(dict(iter=runner.iter + 1,
+                                    **apa_quartiles(apa, groups)))
+
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
               Runner.from_cfg(cfg))
+    runner.register_hook(APAHistory())
     runner.train()
-    metrics = runner.test()
+    runner.test()
+    evaluator = runner.test_evaluator.metrics[0]
+    if not getattr(evaluator, 'unrounded', None):
+        raise RuntimeError(
+            'compare_heads needs an evaluator that keeps its unrounded LVIS '
+            f'results (FastLVISMetric); the test loop has '
+            f'{type(evaluator).__name__}')
+    unrounded = evaluator.unrounded
+    results = dict(
+        metrics={iou: result['stats'] for iou, result in unrounded.items()},
+        category_ap={iou: {str(c): ap for c, ap in
+                           result['category_ap'].items()}
+                     for iou, result in unrounded.items()},
+        category_frequency={
+            str(c): group for c, group in
+            next(iter(unrounded.values()))['category_frequency'].items()})
+    apa = _classifier_apa(runner.model)
+    if apa is not None:
+        lam, kappa = apa_values(apa)
+        results['apa_classifier'] = dict(
+            lambda_=lam.tolist(), kappa=kappa.tolist(), history=history)
     del runner
     gc.collect()
-    found = {f'{m[1]}_{m[2]}': float(value) for key, value in metrics.items()
-             if (m := METRIC_KEY.search(key))}
-    if not found:
-        raise RuntimeError(f'the test loop reported no LVIS AP metrics '
-                           f'({sorted(metrics)}): compare_heads needs an '
-                           'LVIS-format evaluator')
-    return found
+    return results
 
 
-def summarise(results: Dict[str, List[Dict[str, float]]]) -> Dict[str, dict]:
-    """Per variant and metric: mean, sample std over seeds, the values."""
-    summary = {}
-    for variant, runs in results.items():
-        summary[variant] = {}
-        for key in runs[0]:
-            values = [run[key] for run in runs]
-            summary[variant][key] = dict(
-                mean=statistics.fmean(values),
-                std=statistics.stdev(values) if len(values) > 1 else 0.,
-                values=values)
-    return summary
+def kept_runs(args) -> Dict[str, List[dict]]:
+    """Per variant label, the records of ``args.seeds`` kept so far."""
+    labels = variant_labels([config_stem(c) for c in args.configs])
+    runs = {}
+    for label, config in zip(labels, args.configs):
+        cfg = load_config(config, args.cfg_options)
+        runs[label] = []
+        for seed in args.seeds:
+            path = record_path(args.results, config, cfg, seed)
+            if osp.isfile(path):
+                with open(path) as f:
+                    runs[label].append(json.load(f))
+    return {label: r for label, r in runs.items() if r}
 
 
-def table(summary: Dict[str, dict], seeds: List[int]) -> str:
-    iou_types = [t for t in ('bbox', 'segm')
-                 if any(f'{t}_AP' in row for row in summary.values())]
-    header = ['variant'] + [f'{t} {m}' for t in iou_types for m in METRICS]
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '---|' * len(header)]
-    complete = True
-    for variant, row in summary.items():
-        runs = len(next(iter(row.values()))['values'])
-        complete &= runs == len(seeds)
-        cells = [variant if runs == len(seeds) else
-                 f'{variant} ({runs} of {len(seeds)} seeds)']
-        for key in (f'{t}_{m}' for t in iou_types for m in METRICS):
-            cell = row.get(key)
-            cells.append('–' if cell is None else (
-                f'{cell["mean"]:.3f} ± {cell["std"]:.3f}'
-                if runs > 1 else f'{cell["mean"]:.3f}'))
-        lines.append('| ' + ' | '.join(cells) + ' |')
+def report(runs: Dict[str, List[dict]], seeds: List[int]) -> str:
+    """The summary table and, with two variants or more, the differences
+    against the first on AP and APr."""
+    text = summary_table(runs, seeds)
+    if len(runs) > 1:
+        for metric in ('APr', 'AP'):
+            text += '\n' + differences_table(runs, metric)
     spread = ('mean ± sample standard deviation over seeds '
               f'{", ".join(map(str, seeds))}' if len(seeds) > 1 else
               f'seed {seeds[0]}')
-    if not complete:
-        spread = f'partial: {spread}, over the runs each variant has'
-    return '\n'.join(lines) + f'\n\n{spread}\n'
+    return text + (
+        f'\n{spread}; Δ: variant − {next(iter(runs))} on the same seed and '
+        'data, per seed, then their mean and its 95 % bootstrap interval '
+        "over the group's categories (10,000 resamples).\n"
+        if len(runs) > 1 else f'\n{spread}.\n')
 
 
-def plot(summary: Dict[str, dict], path: str) -> None:
+def plot(runs: Dict[str, List[dict]], path: str) -> None:
     """Per IoU type and metric: each variant's mean ± sd (error bar) and
     every seed (dots), side by side; the axis spans the values, not 0–1."""
     import numpy as np
-    iou_types = [t for t in ('bbox', 'segm')
-                 if any(f'{t}_AP' in row for row in summary.values())]
-    variants = list(summary)
-    width = 0.8 / len(variants)
-    offsets = (np.arange(len(variants)) - (len(variants) - 1) / 2) * width
+    keys = metric_keys([r for rs in runs.values() for r in rs])
+    iou_types = list(dict.fromkeys(iou for iou, _ in keys))
+    width = 0.8 / len(runs)
+    offsets = (np.arange(len(runs)) - (len(runs) - 1) / 2) * width
     with saved_figure(path, 1, len(iou_types),
                       figsize=(6.5 * len(iou_types), 4.8),
                       squeeze=False) as (fig, axes):
-        for axis, iou_type in zip(axes[0], iou_types):
-            for offset, variant in zip(offsets, variants):
+        for axis, iou in zip(axes[0], iou_types):
+            for offset, (variant, variant_runs) in zip(offsets, runs.items()):
+                summary = summarise(variant_runs)
                 x = np.arange(len(METRICS)) + offset
-                cells = [summary[variant][f'{iou_type}_{m}'] for m in METRICS]
+                cells = [summary[iou, m] for m in METRICS]
                 axis.errorbar(x, [c['mean'] for c in cells],
                               yerr=[c['std'] for c in cells], fmt='o',
                               markersize=6, capsize=4, label=variant)
@@ -201,75 +240,157 @@ def plot(summary: Dict[str, dict], path: str) -> None:
             axis.set_xticks(np.arange(len(METRICS)))
             axis.set_xticklabels(METRICS)
             axis.set_xlim(-0.5, len(METRICS) - 0.5)
-            axis.set_title(f'{iou_type}: mean ± sd (bars), each seed (dots)')
+            axis.set_title(f'{iou}: mean ± sd (bars), each seed (dots)')
             axis.grid(axis='y', alpha=0.3)
         axes[0][-1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
                            fontsize=8)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', default=DEFAULT_CONFIG)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='*', metavar='CONFIG',
+                        help='the variants; the first is the reference')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0])
+    parser.add_argument('--work-dir', default='work_dirs/compare_heads',
+                        help="the runs' work dirs (checkpoints, logs)")
+    parser.add_argument('--results',
+                        help='where the records are kept (default: the '
+                        'work dir)')
     parser.add_argument('--data', metavar='DATA_ROOT',
                         help="the data set's root (sets DATA_ROOT)")
-    parser.add_argument('--heads', nargs='+', choices=list(HEADS),
-                        default=['gumbel', 'sigmoid', 'apa'])
-    parser.add_argument('--backbones', nargs='+', choices=list(BACKBONES),
-                        default=['aglu'])
-    parser.add_argument('--seeds', nargs='+', type=int, default=[0])
-    parser.add_argument('--work-dir', default='work_dirs/compare_heads')
-    parser.add_argument('--rerun', action='store_true',
-                        help='train again runs that have metrics already')
-    parser.add_argument('--kept-only', action='store_true',
-                        help='train nothing: tabulate the runs kept so far')
+    parser.add_argument('--data-seed', type=int,
+                        help='the generated set of the long-tail configs '
+                        '(sets LT_DATA_SEED)')
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument('--rerun', action='store_true',
+                      help='train again runs that have records')
+    runs.add_argument('--kept-only', action='store_true',
+                      help='train nothing: report the records kept so far')
+    parser.add_argument('--plot', metavar='PNG',
+                        help='the plot (default: compare_heads.png in the '
+                        'work dir)')
+    parser.add_argument('--apa-log-interval', type=int, default=100,
+                        help="iterations between two records of a learnable "
+                        "APA classifier's λ, κ")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         metavar='KEY=VALUE',
                         help='override settings of every run')
-    return parser.parse_args(argv)
+    docs = parser.add_mutually_exclusive_group()
+    docs.add_argument('--update-doc', metavar='FILE',
+                      help="write the tables of FILE's compare_heads blocks "
+                      'from the records')
+    docs.add_argument('--check-doc', metavar='FILE',
+                      help="fail where FILE's compare_heads blocks differ "
+                      'from the records')
+    args = parser.parse_args(argv)
+    if not args.configs and not (args.update_doc or args.check_doc):
+        parser.error('give the CONFIGs to compare (or --update-doc / '
+                     '--check-doc FILE)')
+    args.results = args.results or args.work_dir
+    args.plot = args.plot or osp.join(args.work_dir, 'compare_heads.png')
+    return args
+
+
+def _set_environment(args) -> None:
+    if args.data:
+        os.environ['DATA_ROOT'] = osp.join(args.data, '')
+    if args.data_seed is not None:
+        os.environ['LT_DATA_SEED'] = str(args.data_seed)
+
+
+def compare(args) -> int:
+    _set_environment(args)
+    os.makedirs(args.results, exist_ok=True)
+    # seed by seed, so that a comparison cut short has every variant
+    plan = [(seed, config) for seed in args.seeds for config in args.configs]
+    for index, (seed, config) in enumerate(plan, 1):
+        cfg = load_config(config, args.cfg_options)
+        path = record_path(args.results, config, cfg, seed)
+        name = osp.splitext(osp.basename(path))[0]
+        step = f'[{index}/{len(plan)}] {name}'
+        if osp.isfile(path) and not args.rerun:
+            sys.stdout.write(f'{step}: kept {path}\n')
+            continue
+        if args.kept_only:
+            sys.stdout.write(f'{step}: not run yet\n')
+            continue
+        sys.stdout.write(f'{step}: training\n')
+        sys.stdout.flush()
+        import torch
+        start = time.time()
+        results = train_and_test(
+            run_config(cfg, seed, osp.join(args.work_dir, name)),
+            args.apa_log_interval)
+        record = dict(
+            config=osp.relpath(osp.abspath(config), ROOT), seed=seed,
+            data_seed=cfg.get('data_seed', 0), commit=_commit(),
+            wall_time_s=round(time.time() - start, 1),
+            threads=torch.get_num_threads(), **results)
+        with open(path, 'w') as f:
+            json.dump(record, f, indent=1)
+    runs = kept_runs(args)
+    if not runs:
+        sys.stderr.write(f'compare_heads: no records in {args.results}\n')
+        return 1
+    text = report(runs, args.seeds)
+    os.makedirs(args.work_dir, exist_ok=True)
+    with open(osp.join(args.work_dir, 'compare_heads.md'), 'w') as f:
+        f.write(text)
+    plot(runs, args.plot)
+    sys.stdout.write(f'\n{text}\ntables in {args.work_dir}, plot '
+                     f'{args.plot}\n')
+    return 0
+
+
+def block_report(arguments: str, write_plot: bool) -> str:
+    """The tables of one doc block's ``ARGS`` (their records only)."""
+    args = parse_args(shlex.split(arguments) + ['--kept-only'])
+    _set_environment(args)
+    runs = kept_runs(args)
+    if not runs:
+        raise FileNotFoundError(f'no records in {args.results} for '
+                                f'compare_heads {arguments}')
+    if write_plot and '--plot' in arguments:
+        plot(runs, args.plot)
+    return report(runs, args.seeds)
+
+
+def update_doc(path: str, check: bool) -> int:
+    with open(path) as f:
+        text = f.read()
+    blocks = list(BLOCK.finditer(text))
+    if not blocks:
+        sys.stderr.write(f'compare_heads: {path} has no '
+                         '"<!-- compare_heads ARGS -->" block\n')
+        return 1
+    environment = dict(os.environ)
+    stale, pieces, last = [], [], 0
+    for block in blocks:
+        body = block_report(block['args'], write_plot=not check)
+        os.environ.clear()
+        os.environ.update(environment)
+        if body != block['body']:
+            stale.append(block['args'])
+        pieces += [text[last:block.start('body')], body]
+        last = block.end('body')
+    if check:
+        for arguments in stale:
+            sys.stderr.write(f'{path}: the block "compare_heads {arguments}"'
+                             ' differs from its records (--update-doc)\n')
+        return 1 if stale else 0
+    with open(path, 'w') as f:
+        f.write(''.join(pieces) + text[last:])
+    sys.stdout.write(f'{path}: {len(blocks)} blocks written, '
+                     f'{len(stale)} changed\n')
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.data:
-        os.environ['DATA_ROOT'] = osp.join(args.data, '')
-    # seed by seed, so that a comparison cut short has every variant
-    runs = [(backbone, head, seed) for seed in args.seeds
-            for backbone in args.backbones for head in args.heads]
-    results: Dict[str, List[Dict[str, float]]] = {}
-    for index, (backbone, head, seed) in enumerate(runs, 1):
-        name = f'{backbone}_{head}_seed{seed}'
-        work_dir = osp.join(args.work_dir, name)
-        saved = osp.join(work_dir, 'metrics.json')
-        if osp.isfile(saved) and not args.rerun:
-            with open(saved) as f:
-                metrics = json.load(f)
-            sys.stdout.write(f'[{index}/{len(runs)}] {name}: kept {saved}\n')
-        elif args.kept_only:
-            sys.stdout.write(f'[{index}/{len(runs)}] {name}: not run yet\n')
-            continue
-        else:
-            sys.stdout.write(f'[{index}/{len(runs)}] {name}: training\n')
-            sys.stdout.flush()
-            metrics = train_and_test(run_config(args, head, backbone, seed,
-                                                work_dir))
-            with open(saved, 'w') as f:
-                json.dump(metrics, f, indent=1)
-        results.setdefault(f'{head} head, {backbone} backbone'
-                           if len(args.backbones) > 1 else head,
-                           []).append(metrics)
-    if not results:
-        sys.stderr.write(f'compare_heads: no kept runs in {args.work_dir}\n')
-        return 1
-    summary = summarise(results)
-    text = table(summary, args.seeds)
-    with open(osp.join(args.work_dir, 'compare_heads.md'), 'w') as f:
-        f.write(f'{osp.relpath(args.config, ROOT)}\n\n{text}')
-    with open(osp.join(args.work_dir, 'compare_heads.json'), 'w') as f:
-        json.dump(dict(config=args.config, seeds=args.seeds, runs=summary),
-                  f, indent=1)
-    plot(summary, osp.join(args.work_dir, 'compare_heads.png'))
-    sys.stdout.write(f'\n{text}tables and plot in {args.work_dir}\n')
-    return 0
+    if args.update_doc or args.check_doc:
+        return update_doc(args.update_doc or args.check_doc,
+                          check=bool(args.check_doc))
+    return compare(args)
 
 
 if __name__ == '__main__':

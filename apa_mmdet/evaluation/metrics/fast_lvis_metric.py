@@ -67,6 +67,16 @@ def summarize(precision: np.ndarray, recall: np.ndarray,
     return stats
 
 
+def category_ap(precision: np.ndarray) -> np.ndarray:
+    """(K,) AP of each category from precision (T, R, K, A) over all areas:
+    the mean of its entries > -1, NaN for a category without ground truth.
+    The mean of a group's values is that group's AP (APr, APc, APf)."""
+    values = precision[..., 0].reshape(-1, precision.shape[2])
+    valid = values > -1
+    with np.errstate(invalid='ignore'):
+        return np.where(valid, values, 0).sum(0) / valid.sum(0)
+
+
 def encode_masks(masks: np.ndarray) -> List[dict]:
     """COCO RLEs of binary masks (N, H, W) in one pycocotools call.
 
@@ -146,6 +156,12 @@ class FastLVISMetric(LVISMetric):
         val_evaluator = dict(type='FastLVISMetric')
         test_evaluator = val_evaluator
 
+    After each bbox or segm evaluation, ``unrounded[iou_type]`` holds what
+    the results round: ``stats`` (the summary, by ``KEYS``' names) and
+    ``category_ap`` (category id -> AP, NaN without ground truth) with
+    ``category_frequency`` (category id -> 'r', 'c' or 'f'), for analyses
+    that need more than three decimals.
+
     Args: as ``mmdet.evaluation.LVISMetric``.
     """
 
@@ -174,6 +190,7 @@ class FastLVISMetric(LVISMetric):
         self.ann_file = ann_file
         self._gt = None
         self._evaluated = None
+        self.unrounded: Dict[str, dict] = {}
 
     def _lvis_api_handles_all(self) -> bool:
         """Whether lvis-api's path computes everything (no fast part)."""
@@ -322,11 +339,8 @@ class FastLVISMetric(LVISMetric):
         (T, R, K, A) into ``eval_results`` as ``{name}_precision``, logged
         as a table."""
         rows = []
-        for index, cat_id in enumerate(cat_ids):
+        for cat_id, ap in zip(cat_ids, category_ap(precisions)):
             name = gt.cats[int(cat_id)]['name']
-            precision = precisions[:, :, index, 0]
-            precision = precision[precision > -1]
-            ap = np.mean(precision) if precision.size else float('nan')
             rows.append((f'{name}', f'{float(ap):0.3f}'))
             eval_results[f'{name}_precision'] = round(ap, 3)
         from terminaltables import AsciiTable
@@ -377,6 +391,12 @@ class FastLVISMetric(LVISMetric):
                               params.areaRngLbl, frequencies)
             logger.info(f'{metric}: ' + ', '.join(
                 f'{key} {stats[label]:.3f}' for key, label in KEYS.items()))
+            self.unrounded[metric] = dict(
+                stats={key: stats[label] for key, label in KEYS.items()},
+                category_ap=dict(zip(eval_ids.tolist(),
+                                     category_ap(precision).tolist())),
+                category_frequency=dict(zip(eval_ids.tolist(),
+                                            frequencies.tolist())))
             if self.classwise:
                 self._classwise_table(precision, gt, eval_ids, eval_results)
             for key, label in KEYS.items():
