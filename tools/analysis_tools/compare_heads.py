@@ -317,13 +317,13 @@ def compare(args) -> int:
         sys.stdout.write(f'{step}: training\n')
         sys.stdout.flush()
         import torch
-        start = time.time()
+        commit, start = _commit(), time.time()
         results = train_and_test(
             run_config(cfg, seed, osp.join(args.work_dir, name)),
             args.apa_log_interval)
         record = dict(
             config=osp.relpath(osp.abspath(config), ROOT), seed=seed,
-            data_seed=cfg.get('data_seed', 0), commit=_commit(),
+            data_seed=cfg.get('data_seed', 0), commit=commit,
             wall_time_s=round(time.time() - start, 1),
             threads=torch.get_num_threads(), **results)
         with open(path, 'w') as f:
