@@ -39,8 +39,9 @@ class SiteInputRecorder(_HookOwner):
     ``model``, over every call (forward pre-hooks).
 
     A fused SE-block end ``act.scale_add(x, gate, identity)`` is recorded as
-    z = x·gate + identity, the value the activation acts on; the classifier's
-    ``log_prob(z)`` as z. Use as a context manager (removes the hooks).
+    z = x·gate + identity, the value the activation acts on; a learnable
+    class score (``APAClassScore``) where it scores logits at inference.
+    Use as a context manager (removes the hooks).
 
     Attributes:
         sites (OrderedDict[str, ValueStats]): Per module name, in the

@@ -35,7 +35,7 @@ def test_tables_report_and_pictures(tmp_path):
     assert len(report['sites']) == 65
     # 6 images in batches of 4: two calls of every site
     assert {site['calls'] for site in report['sites'].values()} == {2}
-    assert report['classifier']['head'] == 'Gumbel'
+    assert report['classifier']['head'] == 'GumbelClassScore'
     groups = report['classifier']['groups']
     assert list(groups) == ['r', 'c', 'f']
     rows = result.stdout.splitlines()

@@ -174,9 +174,11 @@ def plot_classifier(stats, title: str, path: str) -> None:
 
 
 def head_name(head) -> str:
-    """The classifier as a user calls it: Gumbel, Sigmoid, APA or the loss."""
+    """The classifier: its loss's class-score module (GumbelClassScore,
+    SigmoidClassScore, APAClassScore), else the loss."""
     loss = head.loss_cls
-    return getattr(loss, 'act_type', None) or type(loss).__name__
+    act = getattr(loss, 'act', None)
+    return type(act if isinstance(act, torch.nn.Module) else loss).__name__
 
 
 def write_report(sites, classifier, out_dir: str) -> dict:

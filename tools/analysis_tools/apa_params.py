@@ -100,6 +100,8 @@ def plot_over_depth(sites: List[Site], path: str) -> None:
 
 def plot_curves(sites: List[Site], path: str) -> None:
     import torch.nn.functional as F
+
+    from apa_mmdet.models.layers import GumbelClassScore, SigmoidClassScore
     z = torch.linspace(-6, 6, 601, dtype=torch.float64)
     with saved_figure(path, 1, 2, figsize=(12, 5)) as (fig, axes):
         from matplotlib import colormaps
@@ -115,8 +117,8 @@ def plot_curves(sites: List[Site], path: str) -> None:
             references = {
                 'aglu': (('ReLU', F.relu(z)), ('SiLU', F.silu(z)),
                          ('GELU', F.gelu(z))),
-                'apa': (('sigmoid', torch.sigmoid(z)),
-                        ('Gumbel CDF', torch.exp(-torch.exp(-z))))}[act]
+                'apa': (('sigmoid', SigmoidClassScore()(z)),
+                        ('Gumbel CDF', GumbelClassScore()(z)))}[act]
             for (label, curve), style in zip(references, ('--', ':', '-.')):
                 axis.plot(z, curve, 'k' + style, linewidth=1.5, label=label)
             axis.set_title(f'{act.upper()} sites ({len(chosen)}), shallow '

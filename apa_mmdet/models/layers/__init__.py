@@ -1,12 +1,15 @@
 # Copyright (c) apa_mmdet contributors.
 from .activations import AGLU, APA, AdaptiveActivation, build_site_activation
 from .carafe import AnyDeviceCARAFEPack
+from .class_scores import (APAClassScore, GumbelClassScore,
+                           SigmoidClassScore)
 from .normed_predictor import LearnableTempNormedConv2d
 from .se_layer import APASELayer
 from .wrapped_cauchy_linear import WCLinear
 
 __all__ = [
-    'APA', 'AGLU', 'AdaptiveActivation', 'AnyDeviceCARAFEPack',
-    'build_site_activation',
-    'APASELayer', 'LearnableTempNormedConv2d', 'WCLinear'
+    'APA', 'AGLU', 'APAClassScore', 'AdaptiveActivation',
+    'AnyDeviceCARAFEPack', 'APASELayer', 'GumbelClassScore',
+    'LearnableTempNormedConv2d', 'SigmoidClassScore', 'WCLinear',
+    'build_site_activation'
 ]

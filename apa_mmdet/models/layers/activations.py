@@ -15,7 +15,7 @@ from mmcv.cnn import HSigmoid, HSwish, Swish, build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ...ops import aglu, apa, log_apa, scale_add_apa
+from ...ops import aglu, apa, scale_add_apa
 
 InitValue = Union[float, Tuple[float, float]]
 # modules whose registered classes are activations: torch's, mmcv's (where
@@ -53,8 +53,8 @@ class AdaptiveActivation(nn.Module):
     function in :mod:`apa_mmdet.ops`, 'apa' or 'aglu').
 
     Every use goes through the module's call, so forward hooks see it: the
-    plain activation, the fused end of an SE bottleneck
-    (:meth:`scale_add`) and APA's log-probability (:meth:`APA.log_prob`).
+    plain activation and the fused end of an SE bottleneck
+    (:meth:`scale_add`).
 
     Args:
         num_parameters (int): 1 for scalar λ, κ (official), or the channel
@@ -160,23 +160,6 @@ class APA(AdaptiveActivation):
                  dim: int = 1) -> None:
         super().__init__(num_parameters, lambda_init, kappa_init, inplace,
                          dim)
-
-    def forward(self,
-                x: Tensor,
-                gate: Optional[Tensor] = None,
-                identity: Optional[Tensor] = None,
-                log: bool = False) -> Tensor:
-        """APA(x); APA(x·gate + identity) with ``gate`` and ``identity``;
-        log APA(x) if ``log`` (see :meth:`log_prob`)."""
-        if log:
-            return log_apa(x, self.lambda_param, self.kappa_param, self.dim)
-        return super().forward(x, gate, identity)
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        """log APA(z) = logsigmoid(κz − ln λ)/λ <= 0, finite for any z (for
-        losses on class logits, e.g. :class:`APADropLoss`); through the
-        module call, so hooks fire."""
-        return self(z, log=True)
 
 
 @MODELS.register_module()

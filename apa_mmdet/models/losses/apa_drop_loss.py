@@ -2,7 +2,7 @@
 """The Gumbel Optimised Loss (GOL) with rare-negative dropping, generalised
 to the APA family (Gumbel, sigmoid, learnable APA)."""
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -11,13 +11,10 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from ...datasets.class_frequency import load_class_frequency
-from ..layers import APA
 
-ACTIVATIONS = ('Gumbel', 'Sigmoid', 'APA')
-# keep log(1 − p) finite: p is never taken closer to 1 than 1 − 1e-30
-_LOG_P_MAX = -1e-30
-# exp(−z) stays finite in float32 for z > −88
-_GUMBEL_LOGIT_MIN = -80.
+# the spellings of the configs and the README -> the class-score modules
+CLASS_SCORES = dict(Gumbel='GumbelClassScore', Sigmoid='SigmoidClassScore',
+                    APA='APAClassScore')
 
 
 @MODELS.register_module()
@@ -51,11 +48,13 @@ class APADropLoss(nn.Module):
             V3Det format) giving the class frequencies. Read at construction
             if it exists, else at the first training step; not needed for
             inference or with ``tail_thr=0``.
-        act_cfg (dict): ``dict(type='Gumbel')`` (official),
-            ``dict(type='Sigmoid')``, or ``dict(type='APA', ...)`` with
-            :class:`APA` arguments for learnable λ, κ (``num_parameters=C``
-            for one pair per class; initialised at λ=0.01, κ=1, next to
-            the Gumbel, unless given).
+        act_cfg (dict): The class-score module, built from the registry:
+            ``dict(type='Gumbel')`` (official), ``dict(type='Sigmoid')``, or
+            ``dict(type='APA', ...)`` with :class:`APAClassScore` arguments
+            for learnable λ, κ (``num_parameters=C`` for one pair per class;
+            λ=0.01, κ=1, next to the Gumbel, unless given); these names
+            stand for ``GumbelClassScore``, ``SigmoidClassScore`` and
+            ``APAClassScore``, which may be given too.
         tail_thr (float): Image-frequency threshold of tail classes.
             Defaults to 0.0011.
         logit_clamp (float, optional): Clamp logits to ±this before the
@@ -79,18 +78,15 @@ class APADropLoss(nn.Module):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', "
                              f'got {reduction!r}')
         act_cfg = dict(act_cfg)
-        self.act_type = act_cfg.pop('type', None)
-        if self.act_type not in ACTIVATIONS:
-            raise ValueError(f'act_cfg type {self.act_type!r} is not one of '
-                             f'{ACTIVATIONS}')
-        self.act = None
-        if self.act_type == 'APA':
-            act_cfg.setdefault('lambda_init', 0.01)
-            act_cfg.setdefault('kappa_init', 1.0)
-            self.act = APA(**act_cfg)
-        elif act_cfg:
-            raise ValueError(f'{self.act_type} takes no arguments, got '
-                             f'{act_cfg}')
+        act_type = CLASS_SCORES.get(act_cfg.get('type'), act_cfg.get('type'))
+        if act_type not in CLASS_SCORES.values():
+            raise ValueError(
+                f'act_cfg type {act_cfg.get("type")!r} is not one of '
+                f'{list(CLASS_SCORES)} (or {list(CLASS_SCORES.values())})')
+        try:
+            self.act = MODELS.build(dict(act_cfg, type=act_type))
+        except TypeError as error:
+            raise ValueError(f'act_cfg {act_cfg}: {error}') from error
         self.num_classes = num_classes
         self.ann_file = ann_file
         self.tail_thr = tail_thr
@@ -130,13 +126,7 @@ class APADropLoss(nn.Module):
 
     def get_activation(self, cls_score: Tensor) -> Tensor:
         """Scores (N, C + 1): class probabilities and a zero background."""
-        z = cls_score.float()
-        if self.act_type == 'Gumbel':
-            scores = torch.exp(-torch.exp(-z.clamp(min=_GUMBEL_LOGIT_MIN)))
-        elif self.act_type == 'Sigmoid':
-            scores = torch.sigmoid(z)
-        else:
-            scores = self.act(z)
+        scores = self.act(cls_score.float())
         return F.pad(scores, (0, 1)).to(cls_score.dtype)
 
     def get_accuracy(self, cls_score: Tensor,
@@ -146,17 +136,6 @@ class APADropLoss(nn.Module):
         acc = accuracy(cls_score[pos], labels[pos]) if pos.any() else \
             cls_score.new_zeros(())
         return dict(acc_classes=acc)
-
-    def _log_probs(self, z: Tensor) -> Tuple[Tensor, Tensor]:
-        """(log p, log(1 − p)) of float32 logits, finite for any z."""
-        if self.act_type == 'Sigmoid':
-            return F.logsigmoid(z), F.logsigmoid(-z)
-        if self.act_type == 'Gumbel':
-            log_p = -torch.exp(-z.clamp(min=_GUMBEL_LOGIT_MIN))
-        else:
-            log_p = self.act.log_prob(z)
-        log_1mp = torch.log(-torch.expm1(log_p.clamp(max=_LOG_P_MAX)))
-        return log_p, log_1mp
 
     def _keep_mask(self, labels: Tensor) -> Tensor:
         """(N, C) bool, False where a tail class's negative term is dropped:
@@ -211,8 +190,8 @@ class APADropLoss(nn.Module):
         if self.logit_clamp is not None:
             z = z.clamp(-self.logit_clamp, self.logit_clamp)
         target = F.one_hot(labels, self.num_classes + 1)[:, :-1].float()
-        log_p, log_1mp = self._log_probs(z)
-        loss = -(target * log_p + (1 - target) * log_1mp)
+        loss = -(target * self.act.log_prob(z) +
+                 (1 - target) * self.act.log_complement(z))
         if self.tail_thr > 0:  # positives are never dropped
             loss = loss * (self._keep_mask(labels) | target.bool())
         if reduction == 'mean' and avg_factor is None:

@@ -9,7 +9,7 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import DefaultScope
 
 from apa_mmdet.models.layers import AGLU, APA, build_site_activation
-from apa_mmdet.ops import aglu, apa, dispatch, log_apa, scale_add_apa
+from apa_mmdet.ops import aglu, apa, dispatch, scale_add_apa
 
 
 @pytest.mark.parametrize('cls,fn', [(APA, apa), (AGLU, aglu)])
@@ -193,17 +193,6 @@ def test_scale_add_goes_through_the_module_call(cls):
     torch.testing.assert_close(out, layer(x * gate[:, :, None, None] +
                                           identity))
     assert len(calls) == 2 and calls[0][0] is x
-
-
-def test_apa_log_prob_goes_through_the_module_call():
-    layer = APA(num_parameters=3)
-    calls = []
-    layer.register_forward_hook(lambda module, args, out: calls.append(out))
-    z = torch.randn(5, 3) * 20
-    log_p = layer.log_prob(z)
-    torch.testing.assert_close(
-        log_p, log_apa(z, layer.lambda_param, layer.kappa_param))
-    assert calls and calls[0] is log_p
 
 
 def test_scale_add_rejects_an_unknown_function():
