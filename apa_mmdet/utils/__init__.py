@@ -1,7 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 from .checkpoint import (MMENGINE_SAFE_GLOBALS, UnloadedObject,
-                         UnsafeCheckpointError, load_weights, safe_load,
-                         unloaded_entries)
+                         UnsafeCheckpointError, load_weights,
+                         register_local_loader, safe_load, unloaded_entries)
 from .dist import end_process_group
 from .memory import pin_mmap_threshold
 from .model_config import (build_model_without_file_reads,
@@ -10,6 +10,7 @@ from .model_config import (build_model_without_file_reads,
 __all__ = [
     'MMENGINE_SAFE_GLOBALS', 'UnloadedObject', 'UnsafeCheckpointError',
     'build_model_without_file_reads', 'config_dataset_meta',
-    'end_process_group', 'load_weights', 'pin_mmap_threshold', 'safe_load',
+    'end_process_group', 'load_weights', 'pin_mmap_threshold',
+    'register_local_loader', 'safe_load',
     'unloaded_entries', 'without_file_reads'
 ]

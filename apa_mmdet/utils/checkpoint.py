@@ -7,10 +7,11 @@ torch allows by default (the ``message_hub`` holds ``HistoryBuffer`` objects
 with NumPy arrays and scalars), so ``--resume`` and ``load_from`` fail.
 
 This module allow-lists exactly those types, scoped to each load (torch's
-global allow-list is left untouched), and registers the loader for local
-paths in mmengine's ``CheckpointLoader`` registry, which ``load_from``,
-``--resume`` and ``init_cfg=dict(type='Pretrained')`` all go through. A file
-that needs any other global is refused before anything in it runs.
+global allow-list is left untouched); :func:`register_local_loader` (which
+``import apa_mmdet`` calls) makes it mmengine's loader for local paths in
+its ``CheckpointLoader`` registry, which ``load_from``, ``--resume`` and
+``init_cfg=dict(type='Pretrained')`` all go through. A file that needs any
+other global is refused before anything in it runs.
 
 :func:`load_weights` serves the converter, which needs only the tensors of
 a file that may hold other objects (the official Swin trainer saves its
@@ -338,10 +339,17 @@ def _disallowed_globals(file: Union[str, IO[bytes]], allowed: list) -> str:
     return f'it needs {", ".join(unsafe)}' if unsafe else ''
 
 
-@CheckpointLoader.register_scheme(prefixes='', force=True)
 def load_from_local(filename: str, map_location=None):
     """mmengine's local-path loader, unpickling only allow-listed types."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return safe_load(filename, map_location=map_location)
+
+
+def register_local_loader() -> None:
+    """Make :func:`load_from_local` mmengine's ``CheckpointLoader`` for
+    local paths (in place of its own, which torch >= 2.6 refuses mmengine
+    checkpoints with)."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
+                                     force=True)

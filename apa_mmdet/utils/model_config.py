@@ -4,24 +4,27 @@ from mmengine.config import Config, ConfigDict
 from torch import nn
 
 
-def _strip_file_reads(node):
+def _strip_file_reads(node, registry):
     if isinstance(node, dict):
-        node = {k: _strip_file_reads(v) for k, v in node.items()}
+        node = {k: _strip_file_reads(v, registry) for k, v in node.items()}
         if node.get('type') == 'Pretrained':
             return None
-        if node.get('type') == 'APADropLoss':
-            node.update(ann_file=None, tail_thr=0.)
-        return node
+        cls = (registry.get(node['type'])
+               if isinstance(node.get('type'), str) else None)
+        strip = getattr(cls, 'config_without_file_reads', None)
+        return strip(node) if strip is not None else node
     if isinstance(node, (list, tuple)):
-        return type(node)(_strip_file_reads(v) for v in node)
+        return type(node)(_strip_file_reads(v, registry) for v in node)
     return node
 
 
 def without_file_reads(model_cfg: dict) -> ConfigDict:
-    """A copy of a model config that builds and runs without files: no
-    ``Pretrained`` inits, and ``APADropLoss`` without its annotation file
-    (``tail_thr=0``), for checks of the model alone."""
-    return ConfigDict(_strip_file_reads(dict(model_cfg)))
+    """A copy of a model config that builds and runs without files, for
+    checks of the model alone: no ``Pretrained`` inits, and every module
+    whose class says how (a ``config_without_file_reads(cfg)`` static
+    method, e.g. ``APADropLoss``'s: no annotation file) rewritten so."""
+    from mmdet.registry import MODELS
+    return ConfigDict(_strip_file_reads(dict(model_cfg), MODELS))
 
 
 def build_model_without_file_reads(config: str) -> nn.Module:

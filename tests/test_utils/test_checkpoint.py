@@ -203,3 +203,21 @@ def test_load_weights_refuses_torchscript(tmp_path):
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(path))
     with pytest.raises(ValueError, match='TorchScript archive'):
         load_weights(str(path))
+
+
+@pytest.mark.parametrize('setting,module', [
+    (None, 'apa_mmdet.utils.checkpoint'),
+    ('mmengine', 'mmengine.runner.checkpoint')])
+def test_the_loader_is_installed_on_import_unless_opted_out(setting, module):
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items()
+           if k != 'APA_MMDET_LOCAL_LOADER'}
+    if setting:
+        env['APA_MMDET_LOCAL_LOADER'] = setting
+    code = ('import apa_mmdet; from mmengine.runner.checkpoint import '
+            'CheckpointLoader as C; '
+            "print(C._get_checkpoint_loader('/x/a.pth').__module__)")
+    out = subprocess.run([sys.executable, '-c', code], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == module

@@ -103,6 +103,12 @@ class APADropLoss(nn.Module):
         self.custom_activation = True
         self.custom_accuracy = True
 
+    @staticmethod
+    def config_without_file_reads(cfg: dict) -> dict:
+        """``cfg`` (this loss's config) without its annotation file: no
+        negative is dropped (``tail_thr=0``)."""
+        return dict(cfg, ann_file=None, tail_thr=0.)
+
     def _load_tail_classes(self) -> None:
         """Read the class frequencies of ``ann_file`` and mark tail classes.
 
