@@ -15,8 +15,8 @@ def pin_mmap_threshold(threshold: int = DEFAULT_MMAP_THRESHOLD) -> bool:
     32 MiB, so after the first image the per-image mask buffers of
     instance-segmentation evaluation (e.g. 300 masks of 128x128 px: 4.9 MB)
     come from the heap; the small result arrays kept meanwhile pin it, and
-    RSS grows by about one image's masks per image (6.1 GB after 1,210
-    such images, 0.46 GB with the threshold fixed: ``benchmarks/README.md``).
+    RSS grows by about one image's masks per image (measured with and
+    without the fix in ``benchmarks/README.md``).
     Fixed, blocks above it are mapped and returned to the OS when freed.
 
     Returns:
