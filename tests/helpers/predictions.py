@@ -23,16 +23,14 @@ def ground_truth_predictions(ann_file: str,
         list[dict]: One data sample per image, as mmdet's metrics'
         ``process`` takes them: ``img_id``, ``ori_shape`` and
         ``pred_instances`` with ``bboxes`` (K, 4) xyxy, ``scores`` (K,),
-        ``labels`` (K,) (contiguous, in category-id order) and boolean
+        ``labels`` (K,) (contiguous, in the file's category order, as
+        mmdet's LVIS and COCO data sets number them) and boolean
         ``masks`` (K, H, W).
     """
     rng = np.random.default_rng(seed)
     with open(ann_file) as f:
         data = json.load(f)
-    label_of = {
-        cat_id: i
-        for i, cat_id in enumerate(sorted(c['id'] for c in data['categories']))
-    }
+    label_of = {c['id']: i for i, c in enumerate(data['categories'])}
     by_image = {image['id']: [] for image in data['images']}
     for ann in data['annotations']:
         by_image[ann['image_id']].append(ann)

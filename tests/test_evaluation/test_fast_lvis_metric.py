@@ -1,6 +1,8 @@
 # Copyright (c) apa_mmdet contributors.
 """FastLVISMetric reports what mmdet's LVISMetric (lvis-api) reports, to
 the last digit, and keeps it unrounded."""
+from pathlib import Path
+
 import lvis
 import numpy as np
 import pytest
@@ -43,8 +45,8 @@ def noisy_predictions(ann_file, seed, extra=0, relabel=0.):
     return samples
 
 
-def evaluate(metric, samples):
-    metric.dataset_meta = dict(classes=tuple(range(9)))
+def evaluate(metric, samples, num_classes=9):
+    metric.dataset_meta = dict(classes=tuple(range(num_classes)))
     metric.process({}, samples)
     return metric.evaluate(size=len(samples))
 
@@ -60,15 +62,16 @@ class RecordingLVISEval(lvis.LVISEval):
                                      dict(self.results)))
 
 
-def metrics_of_both_equal(ann_file, samples, monkeypatch):
+def metrics_of_both_equal(ann_file, samples, monkeypatch, num_classes=9):
     """FastLVISMetric's metrics, checked equal to LVISMetric's as both
     report them (rounded to 3 decimals) and before rounding (1e-9)."""
     RecordingLVISEval.unrounded = []
     monkeypatch.setattr(lvis_metric, 'LVISEval', RecordingLVISEval)
     reference = evaluate(LVISMetric(ann_file=ann_file,
-                                    metric=['bbox', 'segm']), samples)
+                                    metric=['bbox', 'segm']), samples,
+                         num_classes)
     metric = FastLVISMetric(ann_file=ann_file, metric=['bbox', 'segm'])
-    fast = evaluate(metric, samples)
+    fast = evaluate(metric, samples, num_classes)
     assert set(fast) == set(reference)
     for key, value in reference.items():
         assert fast[key] == value, (key, fast[key], value)
@@ -119,6 +122,71 @@ def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val,
         pred['labels'] = torch.tensor(ignored[:1] * len(pred['labels']),
                                       dtype=torch.long)
     metrics_of_both_equal(lvis_val, samples, monkeypatch)
+
+
+def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path,
+                                                      monkeypatch):
+    """More categories than one round evaluates (CATEGORIES_PER_ROUND),
+    ids sparse and out of file order, negative and not-exhaustive ids
+    remapped with them: the rounds put together give lvis-api's numbers."""
+    import json
+
+    from apa_mmdet.evaluation.metrics.fast_lvis_metric import \
+        CATEGORIES_PER_ROUND
+    num_classes = 2 * CATEGORIES_PER_ROUND + 44
+    val = generate_lvis(str(tmp_path / 'set'), num_classes=num_classes,
+                        num_train=num_classes, num_val=num_classes,
+                        image_size=48,
+                        seed=11)['val']
+    data = json.loads(Path(val).read_text())
+    rng = np.random.default_rng(5)
+    new_id = dict(zip((c['id'] for c in data['categories']),
+                      (int(i) for i in rng.permutation(
+                          np.arange(num_classes) * 7 + 1000))))
+    data['categories'] = [dict(c, id=new_id[c['id']])
+                          for c in rng.permutation(data['categories'])]
+    for ann in data['annotations']:
+        ann['category_id'] = new_id[ann['category_id']]
+    for image in data['images']:
+        for key in ('neg_category_ids', 'not_exhaustive_category_ids'):
+            image[key] = [new_id[c] for c in image[key]]
+    assert any(image['neg_category_ids'] for image in data['images'])
+    assert any(image['not_exhaustive_category_ids']
+               for image in data['images'])
+    shuffled = tmp_path / 'shuffled.json'
+    shuffled.write_text(json.dumps(data))
+    samples = ground_truth_predictions(str(shuffled), 0.3, seed=2)
+    _, unrounded = metrics_of_both_equal(str(shuffled), samples, monkeypatch,
+                                         num_classes)
+    evaluated = unrounded['bbox']['category_ap']
+    assert sorted(evaluated) == sorted(new_id.values())
+    assert sum(not np.isnan(ap) for ap in evaluated.values()) > \
+        CATEGORIES_PER_ROUND
+
+
+def test_without_ann_file_it_is_lvis_metric(lvis_val):
+    """ann_file=None (ground truth from the data samples): the same path
+    as LVISMetric's, to the same end: mmdet writes the samples' ground
+    truth in COCO format, without the LVIS fields lvis-api needs."""
+    import json
+    data = json.loads(Path(lvis_val).read_text())
+    label_of = {c['id']: i for i, c in enumerate(data['categories'])}
+    samples = noisy_predictions(lvis_val, seed=6)
+    for sample in samples:
+        sample['instances'] = [
+            dict(bbox=[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+                       a['bbox'][1] + a['bbox'][3]],
+                 bbox_label=label_of[a['category_id']], ignore_flag=0,
+                 mask=a['segmentation'])
+            for a in data['annotations'] if a['image_id'] == sample['img_id']]
+    outcomes = []
+    for metric_cls in (LVISMetric, FastLVISMetric):
+        try:
+            outcomes.append(evaluate(metric_cls(metric=['bbox', 'segm']),
+                                     samples))
+        except Exception as error:  # mmdet's own path decides
+            outcomes.append((type(error), str(error)))
+    assert outcomes[0] == outcomes[1]
 
 
 def test_registered_and_validated(lvis_val):
