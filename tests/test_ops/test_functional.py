@@ -202,6 +202,7 @@ def test_autocast_keeps_input_dtype():
     assert out.dtype == torch.bfloat16
     out.float().sum().backward()
     assert torch.isfinite(lam.grad).all() and torch.isfinite(x.grad).all()
+    assert lam.grad.all() and x.grad.any()
 
 
 def test_channel_mismatch_is_rejected():

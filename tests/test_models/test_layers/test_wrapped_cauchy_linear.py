@@ -71,6 +71,7 @@ def test_gradients_are_right_and_finite():
     big = WCLinear(1024, 1001, s_trainable=False)
     big(torch.randn(64, 1024) * 30).logsumexp(-1).mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in big.parameters())
+    assert big.weight.grad.any() and big.g.grad.any()
 
 
 def test_bbox_head_scores_are_the_softmax_of_its_logits():

@@ -92,6 +92,10 @@ def test_apa_loss_is_finite_in_log_space(lam, kappa):
     assert torch.isfinite(value)
     for grad in (z.grad, loss.act.lambda_param.grad, loss.act.kappa_param.grad):
         assert torch.isfinite(grad).all()
+    # the classes of logits ±1 carry a gradient to their λ and κ
+    moderate = [3, 5]
+    assert loss.act.kappa_param.grad[moderate].all()
+    assert loss.act.lambda_param.grad[moderate].all()
     # against a float64 evaluation of the formula on moderate logits
     small = torch.randn(32, C, dtype=torch.float64)
     lam_t = torch.tensor(lam, dtype=torch.float64).clamp(min=1e-4)
