@@ -140,7 +140,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
           act_cfg=dict(type='Sigmoid')), lambda z, loss: z[:, :3].sigmoid()),
     (dict(type='APADropLoss', num_classes=3, ann_file=None,
           act_cfg=dict(type='APA', num_parameters=3)),
-     lambda z, loss: loss.act(z[:, :3])),
+     lambda z, loss: (loss.act.lambda_param * torch.exp(
+         -loss.act.kappa_param * z[:, :3]) + 1)**(-1 / loss.act.lambda_param)),
     (dict(type='CrossEntropyLoss', use_sigmoid=False),
      lambda z, loss: z.softmax(-1)[:, :3]),
 ], ids=['gumbel', 'sigmoid', 'apa', 'softmax'])
