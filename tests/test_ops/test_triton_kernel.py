@@ -388,6 +388,7 @@ for (arch, direction, dtype, act, (block_r, block_i), wide,
                        act=act, block_r=block_r, wide=wide,
                        channels_last=channels_last,
                        wide_loads=loads, wide_stores=stores,
+                       num_warps=compiled.metadata.num_warps,
                        **machine_code(compiled)))
 sys.stdout.write(json.dumps(report))
 """
@@ -398,6 +399,7 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
     every dtype, AGLU/APA and tile shape (and the int64-offset variant);
     with 16-aligned rows every load and store of the tensors is 128 bits
     wide, and no variant spills registers."""
+    from apa_mmdet.ops.triton_kernel import BLOCK
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     result = subprocess.run([sys.executable, '-c', AHEAD_OF_TIME], env=env,
                             cwd=ROOT, capture_output=True, text=True,
@@ -408,8 +410,16 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
     for variant in report:
         assert variant['instructions'] > 0 and variant['mufu'] > 0, variant
         assert variant['spill_bytes'] == 0, variant
-        assert variant['wide_loads'] > 0 and variant['wide_stores'] > 0, \
-            variant
+        # each thread's share of a tile (BLOCK elements in every variant),
+        # per tensor, in 128-bit accesses: all of it, so no tensor element
+        # moves in a narrower access
+        size = 4 if variant['dtype'] == 'fp32' else 2
+        per_tensor = BLOCK * size // (variant['num_warps'] * 32 * 16)
+        loaded, stored = ((1, 1) if variant['direction'] == 'forward' else
+                          (2, 1))  # z (and the output gradient); one out
+        assert per_tensor >= 1, variant
+        assert variant['wide_loads'] == loaded * per_tensor, variant
+        assert variant['wide_stores'] == stored * per_tensor, variant
 
 
 @pytest.mark.parametrize('act', ['aglu', 'apa'])
