@@ -160,12 +160,15 @@ def test_ranks_draw_their_own_numbers_and_resume_exactly(config, tmp_path):
     # iteration 1: the zero-initialised norm3 gives the SE layer zeros
     for mask0, mask1 in zip(ranks[0]['masks'][1:], ranks[1]['masks'][1:]):
         assert mask0.any() and not torch.equal(mask0, mask1)
-    after_resume = torch.load(resumed / 'rank0.pth')
-    assert len(after_resume['masks']) == 2
-    for mask, expected in zip(after_resume['masks'], ranks[0]['masks'][2:]):
-        assert torch.equal(mask, expected)
-    for key, value in ranks[0]['params'].items():
-        assert torch.equal(after_resume['params'][key], value), key
+    for rank, uninterrupted in enumerate(ranks):  # every rank
+        after_resume = torch.load(resumed / f'rank{rank}.pth')
+        assert len(after_resume['masks']) == 2
+        for mask, expected in zip(after_resume['masks'],
+                                  uninterrupted['masks'][2:]):
+            assert torch.equal(mask, expected), rank
+        for key, value in uninterrupted['params'].items():
+            assert torch.equal(after_resume['params'][key], value), (rank,
+                                                                     key)
 
 
 def test_distributed_test_collects_every_image(config, tmp_path):
@@ -217,3 +220,55 @@ def test_slurm_variables_become_torch_ones(monkeypatch):
             ] == ['node7', '29500', '8', '5', '1']
     _export_slurm_environment(port=1234)
     assert os.environ['MASTER_PORT'] == '1234'
+
+
+def test_slurm_master_address_is_the_first_node(monkeypatch):
+    from apa_mmdet.engine.runner import device_agnostic_runner as module
+    monkeypatch.setattr(os, 'environ', {
+        k: v for k, v in os.environ.items() if k not in (
+            'MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK',
+            'LOCAL_RANK')})
+    monkeypatch.setenv('SLURM_NODELIST', 'gpu[3-4]')
+    monkeypatch.setenv('SLURM_NTASKS', '16')
+    monkeypatch.setenv('SLURM_PROCID', '9')
+    commands = []
+    monkeypatch.setattr(module.subprocess, 'getoutput',
+                        lambda command: commands.append(command) or 'gpu3')
+    _export_slurm_environment(port=None)
+    assert commands == ['scontrol show hostname gpu[3-4] | head -n1']
+    assert os.environ['MASTER_ADDR'] == 'gpu3'
+    assert os.environ['LOCAL_RANK'] == '0'  # SLURM_LOCALID absent
+
+
+def test_dist_cfg_becomes_a_gloo_group_with_its_timeout(monkeypatch):
+    import datetime
+
+    from apa_mmdet.engine.runner import device_agnostic_runner as module
+    calls = []
+    monkeypatch.setattr(module.torch_dist, 'init_process_group',
+                        lambda **kwargs: calls.append(kwargs))
+    init_cpu_process_group('pytorch', backend='nccl', timeout=7200)
+    assert calls == [dict(backend='gloo',
+                          timeout=datetime.timedelta(seconds=7200))]
+
+
+def test_with_an_accelerator_the_runner_is_mmengines(monkeypatch):
+    """On a GPU the runner leaves set-up and wrapping to mmengine: no gloo
+    group, mmengine's own DDP wrapper."""
+    from mmengine.runner import Runner
+
+    from apa_mmdet.engine.runner import device_agnostic_runner as module
+    monkeypatch.setattr(module, 'get_device', lambda: 'cuda')
+    monkeypatch.setattr(module, 'init_cpu_process_group', lambda *a, **k: (
+        _ for _ in ()).throw(AssertionError('a CPU group on a GPU')))
+    seen = []
+    monkeypatch.setattr(Runner, 'setup_env',
+                        lambda self, env_cfg: seen.append(('setup', env_cfg)))
+    monkeypatch.setattr(Runner, 'wrap_model',
+                        lambda self, cfg, model: seen.append(('wrap', cfg)))
+    runner = object.__new__(module.DeviceAgnosticRunner)
+    runner._distributed = True
+    runner.setup_env(dict(dist_cfg=dict(backend='nccl')))
+    runner.wrap_model(None, torch.nn.Linear(1, 1))
+    assert seen == [('setup', dict(dist_cfg=dict(backend='nccl'))),
+                    ('wrap', None)]
