@@ -80,6 +80,32 @@ def test_lambda_is_clamped_at_1e_4():
         assert kappa.grad.abs().item() > 0
 
 
+@pytest.mark.parametrize('fn', [apa, aglu])
+def test_per_channel_lambda_partly_below_the_floor(fn):
+    """Channels whose λ is below 1e-4 use 1e-4 and get no λ gradient; the
+    others are untouched: values and gradients against the float64 formula
+    with λ floored per channel."""
+    z = (torch.randn(2, 5, 3, 4, dtype=torch.float64) * 3)
+    lam = torch.tensor([0.5, 1e-6, 2.0, -1.0, 1e-4],
+                       dtype=torch.float64, requires_grad=True)
+    kappa = torch.tensor([1.0, 0.5, -0.7, 1.3, 2.0],
+                         dtype=torch.float64, requires_grad=True)
+    out = fn(z, lam, kappa)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (lam, kappa), g)
+    lam64 = lam.detach().clone().requires_grad_()
+    kappa64 = kappa.detach().clone().requires_grad_()
+    view = (-1, 1, 1)
+    ref = reference_apa(z, lam64.view(view), kappa64.view(view))
+    ref = z * ref if fn is aglu else ref
+    ref_grads = torch.autograd.grad(ref, (lam64, kappa64), g)
+    torch.testing.assert_close(out, ref)
+    below = lam.detach() < 1e-4
+    assert (grads[0][below] == 0).all() and (grads[0][~below] != 0).all()
+    torch.testing.assert_close(grads[0], ref_grads[0])
+    torch.testing.assert_close(grads[1], ref_grads[1])
+
+
 def test_constant_when_kappa_is_zero():
     z = torch.randn(100, dtype=torch.float64) * 10
     lam, kappa = params(0.5, 0.0)
