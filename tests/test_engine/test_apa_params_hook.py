@@ -48,3 +48,33 @@ def test_logs_every_site_through_the_local_backend(tmp_path):
 def test_interval_is_checked():
     with pytest.raises(ValueError, match='interval=0'):
         APAParamsHook(interval=0)
+
+
+def test_a_ddp_wrapped_model_logs_its_sites_names(tmp_path):
+    """Under DDP (the runner's wrapper in a one-process gloo group) the
+    sites keep the model's own names, not the wrapper's ``module.``."""
+    import socket
+
+    import torch.distributed as dist
+
+    from apa_mmdet.engine.runner.device_agnostic_runner import \
+        DeviceAgnosticDDP
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=0, world_size=1)
+    try:
+        wrapped = DeviceAgnosticDDP(sites())
+        visualizer = Visualizer(name='apa_params_hook_ddp_test',
+                                vis_backends=[dict(type='LocalVisBackend')],
+                                save_dir=str(tmp_path))
+        runner = SimpleNamespace(model=wrapped, visualizer=visualizer,
+                                 iter=0)
+        APAParamsHook(interval=1).after_train_iter(runner, 0)
+    finally:
+        dist.destroy_process_group()
+    record = json.loads(next(tmp_path.rglob('scalars.json')).read_text())
+    assert record['apa/0/kappa'] == 1.25
+    assert record['apa/2/lambda_median'] == pytest.approx(0.5)
+    assert not [k for k in record if 'module.' in k]
