@@ -115,7 +115,7 @@ def test_conv_module_passes_inplace(name):
     out = conv(torch.randn(2, 3, 9, 9))
     assert out.shape == (2, 8, 9, 9)
     out.sum().backward()
-    assert conv.activate.lambda_param.grad is not None
+    assert conv.activate.lambda_param.grad.all()
     per_channel = ConvModule(
         3, 8, 1, act_cfg=dict(type=name, num_parameters=8, inplace=True))
     assert per_channel(torch.randn(1, 3, 4, 4)).shape == (1, 8, 4, 4)

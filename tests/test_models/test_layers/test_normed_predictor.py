@@ -25,7 +25,11 @@ def test_scale_is_tau_squared_and_learnable():
     out = conv(x)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     out.sum().backward()
-    assert conv.tempearture.grad is not None
+    # d/dτ of Σ(s·cos + b) with s = τ² is 2τ·Σcos
+    torch.testing.assert_close(
+        conv.tempearture.grad,
+        2 * conv.tempearture.detach() * F.conv2d(xn, w).sum(),
+        rtol=1e-4, atol=1e-4)
 
 
 def test_official_default_init():
