@@ -38,10 +38,12 @@ class SiteInputRecorder(_HookOwner):
     """Moments and a histogram of the input z of every APA/AGLU module of
     ``model``, over every call (forward pre-hooks).
 
-    A fused SE-block end ``act.scale_add(x, gate, identity)`` is recorded as
-    z = x·gate + identity, the value the activation acts on; a learnable
-    class score (``APAClassScore``) where it scores logits at inference.
-    Use as a context manager (removes the hooks).
+    While the hooks are on, the SE-block ends call their activation on
+    x·gate + identity (:class:`~apa_mmdet.models.layers.SEResidualEnd`
+    does not fuse a watched activation), so every site's input is its
+    call's argument; a learnable class score (``APAClassScore``) is seen
+    where it scores logits at inference. Use as a context manager (removes
+    the hooks).
 
     Attributes:
         sites (OrderedDict[str, ValueStats]): Per module name, in the
@@ -63,20 +65,13 @@ class SiteInputRecorder(_HookOwner):
                 self.acts[name] = module.act
                 self.calls[name] = 0
                 self._handles.append(module.register_forward_pre_hook(
-                    self._hook(name), with_kwargs=True))
+                self._hook(name)))
 
     def _hook(self, name: str):
 
-        def record(module, args, kwargs):
-            x = args[0] if args else kwargs['x']
-            rest = dict(zip(('gate', 'identity'), args[1:]))
-            rest.update((k, kwargs[k]) for k in ('gate', 'identity')
-                        if k in kwargs)
+        def record(module, args):
             with torch.no_grad():
-                if rest.get('gate') is not None:
-                    x = torch.addcmul(rest['identity'].float(), x.float(),
-                                      rest['gate'].float()[..., None, None])
-                self.sites[name].update(x.float())
+                self.sites[name].update(args[0].float())
             self.calls[name] += 1
 
         return record

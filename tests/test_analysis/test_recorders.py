@@ -41,21 +41,24 @@ def test_assign_roi_labels():
                              ).tolist() == [-1] * 5
 
 
-def test_site_recorder_sees_every_call_and_the_fused_sum(detector_and_data):
+def test_site_recorder_sees_every_call_and_the_block_ends_sum(
+        detector_and_data):
     model, dataloader = detector_and_data
     data = next(iter(dataloader))
-    end = model.backbone.layer2[1].unirect3
+    block = model.backbone.layer2[1]
     direct = []
 
-    def capture(module, args):
-        x, gate, identity = args
-        direct.append((x * gate[..., None, None] + identity).double())
+    def capture(module, args):  # the block end's inputs
+        direct.append([t.clone() for t in args])
 
-    handle = end.register_forward_pre_hook(capture)
+    handle = block.end.register_forward_pre_hook(capture)
     with SiteInputRecorder(model) as sites, torch.no_grad():
         model.test_step(data)
         model.test_step(data)
     handle.remove()
+    with torch.no_grad():  # z = x·gate + identity, what unirect3 acts on
+        direct = [(x * block.se.gate(x)[..., None, None] + identity).double()
+                  for x, identity in direct]
     assert len(sites.sites) == 65  # stem + 16 blocks x (3 AGLU + SE gate)
     assert set(sites.calls.values()) == {2}
     assert sites.acts['backbone.layer1.0.se.uniact'] == 'apa'

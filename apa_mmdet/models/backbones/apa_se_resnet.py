@@ -7,11 +7,21 @@ from mmdet.models.backbones.resnext import Bottleneck as XBottleneck
 from mmdet.models.layers import ResLayer
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..layers import AdaptiveActivation, APASELayer, build_site_activation
+from ..layers import APASELayer, SEResidualEnd, build_site_activation
 
 RELU = dict(type='ReLU', inplace=True)
+
+
+def build_se_layer(se_cfg: dict, channels: int) -> nn.Module:
+    """The SE layer of ``se_cfg`` for ``channels``: :class:`APASELayer`
+    arguments, or a ``type`` from the registry (any SE layer that takes
+    ``channels`` and returns x scaled per channel, e.g. mmdet's
+    ``SELayer``)."""
+    if 'type' in se_cfg:
+        return MODELS.build(dict(se_cfg, channels=channels))
+    return APASELayer(channels, **se_cfg)
 
 
 class _APASEBlockMixin:
@@ -20,7 +30,8 @@ class _APASEBlockMixin:
     Replaces mmdet's shared in-place ``relu`` by ``unirect1`` (after conv1),
     ``unirect2`` (after conv2) and ``unirect3`` (after the residual sum), and
     adds ``se`` after bn3 (and any ``after_conv3`` plugins), before the sum:
-    the official SE-ResNet order and names.
+    the official SE-ResNet order and names. ``end``
+    (:class:`SEResidualEnd`) computes unirect3(se(out) + identity).
     """
 
     def __init__(self,
@@ -36,8 +47,9 @@ class _APASEBlockMixin:
         self.unirect2 = build_site_activation(act_cfg,
                                               self.conv2.out_channels)
         self.unirect3 = build_site_activation(act_cfg, out_channels)
-        self.se = None if se_cfg is None else APASELayer(
-            out_channels, **se_cfg)
+        self.se = None if se_cfg is None else build_se_layer(
+            se_cfg, out_channels)
+        self.end = SEResidualEnd(self.se, self.unirect3)
 
     def _trunk(self, x: Tensor):
         """conv1 ... bn3 (with plugins) and the identity branch."""
@@ -64,12 +76,7 @@ class _APASEBlockMixin:
         if self.with_cp and x.requires_grad:
             return self.unirect3(
                 cp.checkpoint(self._se_residual, x, use_reentrant=False))
-        if self.se is None or not isinstance(self.unirect3,
-                                             AdaptiveActivation):
-            return self.unirect3(self._se_residual(x))
-        # act(se(out) + identity) without keeping the sum for backward
-        out, identity = self._trunk(x)
-        return self.unirect3.scale_add(out, self.se.gate(out), identity)
+        return self.end(*self._trunk(x))
 
 
 class APASEBottleneck(_APASEBlockMixin, Bottleneck):
@@ -120,8 +127,9 @@ class APASEResNet(ResNet):
         stem_act_cfg (dict, optional): Activation after the 7x7 stem conv.
             Defaults to None (same as ``act_cfg``).
         se_cfg (dict, optional): :class:`APASELayer` arguments for the SE
-            layer of every block; None disables SE. Defaults to plain SE,
-            ``dict(ratio=16)``.
+            layer of every block, or another SE layer's config with its
+            ``type`` (built with ``channels``); None disables SE. Defaults
+            to plain SE, ``dict(ratio=16)``.
         freeze_stem_act (bool): Also freeze the stem activation's λ, κ when
             ``frozen_stages >= 0``. Officially they stay trainable, so the
             gradient must pass through the frozen stages. Defaults to False

@@ -8,14 +8,14 @@ or without a default scope. The maths is in :mod:`apa_mmdet.ops`.
 """
 import math
 import numbers
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 import torch
 from mmcv.cnn import HSigmoid, HSwish, Swish, build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ...ops import aglu, apa, scale_add_apa
+from ...ops import aglu, apa
 
 InitValue = Union[float, Tuple[float, float]]
 # modules whose registered classes are activations: torch's, mmcv's (where
@@ -52,9 +52,8 @@ class AdaptiveActivation(nn.Module):
     κ (``kappa_param``), scalar or per channel, and applies ``act`` (their
     function in :mod:`apa_mmdet.ops`, 'apa' or 'aglu').
 
-    Every use goes through the module's call, so forward hooks see it: the
-    plain activation and the fused end of an SE bottleneck
-    (:meth:`scale_add`).
+    ``forward(x)`` is its one call; the fused end of an SE bottleneck, which
+    needs more, is :class:`SEResidualEnd`'s.
 
     Args:
         num_parameters (int): 1 for scalar λ, κ (official), or the channel
@@ -97,28 +96,9 @@ class AdaptiveActivation(nn.Module):
             self.lambda_param.uniform_(*self.lambda_init)
             self.kappa_param.uniform_(*self.kappa_init)
 
-    def forward(self,
-                x: Tensor,
-                gate: Optional[Tensor] = None,
-                identity: Optional[Tensor] = None) -> Tensor:
-        """act(x), or act(x·gate + identity) without keeping the sum for
-        backward when ``gate`` (N, C) and ``identity`` (N, C, H, W) are
-        given (see :meth:`scale_add`)."""
-        if gate is None and identity is None:
-            function = aglu if self.act == 'aglu' else apa
-            return function(x, self.lambda_param, self.kappa_param, self.dim)
-        if self.num_parameters > 1 and self.dim % x.dim() != 1:
-            raise ValueError(f'scale_add takes (N, C, H, W) maps: dim='
-                             f'{self.dim} is not their channel dimension')
-        return scale_add_apa(x, gate, identity, self.lambda_param,
-                             self.kappa_param, self.act)
-
-    def scale_add(self, x: Tensor, gate: Tensor, identity: Tensor) -> Tensor:
-        """act(x·gate + identity), the end of an SE bottleneck: x (N, C, H,
-        W) scaled by the SE gate (N, C), plus the residual (N, C, H, W).
-        Keeps x, gate and identity for backward (held by the block anyway)
-        instead of the sum; goes through the module call, so hooks fire."""
-        return self(x, gate, identity)
+    def forward(self, x: Tensor) -> Tensor:
+        function = aglu if self.act == 'aglu' else apa
+        return function(x, self.lambda_param, self.kappa_param, self.dim)
 
     def extra_repr(self) -> str:
         return (f'num_parameters={self.num_parameters}, '

@@ -203,9 +203,10 @@ def test_gradient_reaches_every_lambda_and_kappa():
 
 
 def test_forward_hooks_see_every_activation_call():
-    """Every APA/AGLU site is called through its module, the fused block
-    ends (``unirect3.scale_add``) included: a hook on each counts one call
-    per forward, in training (with backward) and in eval."""
+    """Every APA/AGLU site is called through its module, the block ends
+    (``end``, which calls a watched activation plainly) included: a hook on
+    each counts one call per forward, in training (with backward) and in
+    eval."""
     model = official_backbone(frozen_stages=1)
     calls = {}
     for name, module in model.named_modules():
@@ -413,3 +414,19 @@ def test_se_layer_validates_its_arguments():
         APASELayer(40)
     with pytest.raises(ValueError, match=r'\(2, 16, 4, 4\).*channels=32'):
         APASELayer(32)(torch.zeros(2, 16, 4, 4))
+
+
+def test_state_dict_keys_are_those_saved_before_the_block_end_module():
+    """The block end (SEResidualEnd) adds no key: a state dict saved by the
+    earlier code (keys and shapes kept in tests/data) loads strictly."""
+    import json
+    from pathlib import Path
+    saved = json.loads((Path(__file__).resolve().parents[2] / 'data' /
+                        'apa_se_r50_state_dict_keys.json').read_text())
+    cfg = saved['config']
+    cfg['se_cfg']['act_cfg'] = tuple(cfg['se_cfg']['act_cfg'])
+    model = MODELS.build(cfg)
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == saved['state_dict_shapes']
+    model.load_state_dict({k: torch.zeros(s) for k, s in shapes.items()},
+                          strict=True)
