@@ -301,6 +301,8 @@ def _set_environment(args) -> None:
 def compare(args) -> int:
     _set_environment(args)
     os.makedirs(args.results, exist_ok=True)
+    # the code this process runs: the tree's when it started
+    commit = _commit()
     # seed by seed, so that a comparison cut short has every variant
     plan = [(seed, config) for seed in args.seeds for config in args.configs]
     for index, (seed, config) in enumerate(plan, 1):
@@ -317,7 +319,7 @@ def compare(args) -> int:
         sys.stdout.write(f'{step}: training\n')
         sys.stdout.flush()
         import torch
-        commit, start = _commit(), time.time()
+        start = time.time()
         results = train_and_test(
             run_config(cfg, seed, osp.join(args.work_dir, name)),
             args.apa_log_interval)
