@@ -158,7 +158,7 @@ main() {
     "$py" -m pip uninstall --quiet --yes opencv-python
     pip_install --no-deps --force-reinstall opencv-python-headless
   fi
-  pip_install -e ".[tests]"
+  pip_install -e ".[tests,deploy]"
 
   local opencvs
   opencvs="$("$py" -m pip list 2>/dev/null | grep -i '^opencv' || true)"

@@ -150,8 +150,7 @@ def _channels_second(x: Tensor, dim: int) -> Tensor:
     """``x`` as (outer, C, inner) with its channel dimension ``dim`` in the
     middle: a view of a contiguous ``x``, the layout every implementation
     takes (per-channel λ, κ on dimension 1)."""
-    return x.reshape(x.shape[:dim].numel(), x.shape[dim],
-                     x.shape[dim + 1:].numel())
+    return x.reshape(-1, x.shape[dim], x.shape[dim + 1:].numel())
 
 
 def _apply(x: Tensor, lambda_param: Tensor, kappa_param: Tensor, dim: int,
@@ -163,6 +162,32 @@ def _apply(x: Tensor, lambda_param: Tensor, kappa_param: Tensor, dim: int,
         return function(x, lambda_param, kappa_param)
     return function(_channels_second(x, dim), lambda_param,
                     kappa_param).reshape(x.shape)
+
+
+def exporting() -> bool:
+    """Whether a graph is being exported (``torch.export``, the ONNX
+    exporters): APA/AGLU are then the formula in plain torch ops, with no
+    autograd Function and no fused-kernel operator, so the graph leaves
+    PyTorch as standard operators."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+
+
+def _formula(act: str):
+    """(z, λ, κ) -> APA or AGLU of z (per-channel parameters on dim 1) as
+    plain torch ops: exp(−softplus(ln λ − κz)/λ), λ floored at 1e-4
+    (softplus, which exporters keep as one operator, rather than
+    log(sigmoid(·)), whose tails onnxruntime's sigmoid cuts off)."""
+
+    def function(z: Tensor, lambda_param: Tensor,
+                 kappa_param: Tensor) -> Tensor:
+        dtype = _compute_dtype(z)
+        zc = z.to(dtype)
+        lam = broadcast(lambda_param.clamp(min=LAMBDA_MIN), z, dtype)
+        kappa = broadcast(kappa_param, z, dtype)
+        p = torch.exp(-F.softplus(torch.log(lam) - zc * kappa) / lam)
+        return (zc * p if act == 'aglu' else p).to(z.dtype)
+
+    return function
 
 
 def _check_act(act: str) -> None:
@@ -187,6 +212,8 @@ def apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     Returns:
         Tensor: APA(x), same shape and dtype as ``x``, values in [0, 1].
     """
+    if exporting():
+        return _apply(x, lambda_param, kappa_param, dim, _formula('apa'))
     return _apply(x, lambda_param, kappa_param, dim,
                   lambda z, lam, kappa: _APAFunction.apply(z, lam, kappa,
                                                           'apa'))
@@ -201,6 +228,8 @@ def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     Returns:
         Tensor: AGLU(x), same shape and dtype as ``x``.
     """
+    if exporting():
+        return _apply(x, lambda_param, kappa_param, dim, _formula('aglu'))
     return _apply(x, lambda_param, kappa_param, dim,
                   lambda z, lam, kappa: _APAFunction.apply(z, lam, kappa,
                                                           'aglu'))
@@ -253,5 +282,8 @@ def scale_add_apa(x: Tensor, gate: Tensor, identity: Tensor,
             '(N, C, H, W)')
     _check_act(act)
     _check_parameters(x, lambda_param, kappa_param, 1)
+    if exporting():
+        return _formula(act)(_scale_add(x, gate, identity), lambda_param,
+                             kappa_param)
     return _ScaleAddAPAFunction.apply(x, gate, identity, lambda_param,
                                       kappa_param, act)
