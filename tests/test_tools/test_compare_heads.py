@@ -240,3 +240,14 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
     assert summary_table(two, [0, 1]) in text and text.endswith('after\n')
     assert subprocess.run(check, capture_output=True, text=True,
                           cwd=ROOT).returncode == 0
+
+
+def test_the_long_tail_documents_tables_are_its_records():
+    """docs/long_tail_benchmark.md: every block equals what its committed
+    records (docs/results/long_tail/) give."""
+    doc = ROOT / 'docs' / 'long_tail_benchmark.md'
+    assert '<!-- compare_heads ' in doc.read_text()
+    result = subprocess.run([sys.executable, str(TOOL), '--check-doc',
+                             str(doc)], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
