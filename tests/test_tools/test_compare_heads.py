@@ -162,7 +162,8 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
     command = [
         sys.executable, str(TOOL), *configs, '--data', str(long_tail_root),
         '--seeds', '0', '1', '--work-dir', str(out), '--results',
-        str(results), '--apa-log-interval', '1', '--cfg-options',
+        str(results), '--apa-log-interval', '1', '--apa-plot',
+        str(tmp_path / 'apa.png'), '--cfg-options',
         'train_cfg.max_epochs=1', 'train_dataloader.dataset.oversample_thr=0',
         'train_dataloader.dataset.dataset.indices=8',
         'test_dataloader.dataset.indices=8',
@@ -204,9 +205,10 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
                                  'apa-cls-from-sigmoid'), configs)}
     assert summary_table(runs, [0, 1]) in result.stdout
     assert differences_table(runs, 'APr') in result.stdout
-    with Image.open(out / 'compare_heads.png') as image:
-        image.load()
-        assert min(image.size) >= 400
+    for picture in (out / 'compare_heads.png', tmp_path / 'apa.png'):
+        with Image.open(picture) as image:
+            image.load()
+            assert min(image.size) >= 400
 
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -10,7 +10,7 @@ Usage::
     python tools/analysis_tools/compare_heads.py CONFIG [CONFIG ...]
         [--seeds 0 1] [--results DIR] [--work-dir DIR] [--data DATA_ROOT]
         [--data-seed S] [--rerun | --kept-only] [--plot PNG]
-        [--cfg-options KEY=VALUE ...]
+        [--apa-plot PNG] [--cfg-options KEY=VALUE ...]
     python tools/analysis_tools/compare_heads.py --update-doc FILE.md
     python tools/analysis_tools/compare_heads.py --check-doc FILE.md
 
@@ -246,6 +246,41 @@ def plot(runs: Dict[str, List[dict]], path: str) -> None:
                            fontsize=8)
 
 
+def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
+    """The learnable APA classifiers' λ and κ over training: per frequency
+    group the median (line) and quartiles (band) of the classes' values,
+    one colour per group, a line style per run. False if no run has them."""
+    histories = [(f'{variant} seed {run["seed"]}',
+                  run['apa_classifier']['history'])
+                 for variant, variant_runs in runs.items()
+                 for run in variant_runs
+                 if run.get('apa_classifier', {}).get('history')]
+    if not histories:
+        return False
+    colours = dict(r='tab:red', c='tab:orange', f='tab:blue')
+    styles = ('-', '--', ':', '-.')
+    with saved_figure(path, 1, 2, figsize=(12, 4.5)) as (fig, axes):
+        for axis, name, symbol in zip(axes, ('lambda', 'kappa'), 'λκ'):
+            for (label, history), style in zip(histories, styles):
+                steps = [h['iter'] for h in history]
+                for group, colour in colours.items():
+                    if group not in history[0][name]:
+                        continue
+                    q1, median, q3 = zip(*(h[name][group] for h in history))
+                    axis.plot(steps, median, style, color=colour,
+                              label=f'{label}, {group}')
+                    axis.fill_between(steps, q1, q3, color=colour,
+                                      alpha=0.12)
+            axis.set_xlabel('iteration')
+            axis.set_title(f'classifier {symbol} per class: median and '
+                           'quartiles by frequency group')
+            axis.grid(alpha=0.3)
+        axes[0].set_yscale('log')
+        axes[1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
+                       fontsize=7)
+    return True
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('configs', nargs='*', metavar='CONFIG',
@@ -269,6 +304,9 @@ def parse_args(argv=None):
     parser.add_argument('--plot', metavar='PNG',
                         help='the plot (default: compare_heads.png in the '
                         'work dir)')
+    parser.add_argument('--apa-plot', metavar='PNG',
+                        help="the learnable APA classifiers' λ, κ over "
+                        'training (runs that have them)')
     parser.add_argument('--apa-log-interval', type=int, default=100,
                         help="iterations between two records of a learnable "
                         "APA classifier's λ, κ")
@@ -339,6 +377,8 @@ def compare(args) -> int:
     with open(osp.join(args.work_dir, 'compare_heads.md'), 'w') as f:
         f.write(text)
     plot(runs, args.plot)
+    if args.apa_plot:
+        plot_apa_history(runs, args.apa_plot)
     sys.stdout.write(f'\n{text}\ntables in {args.work_dir}, plot '
                      f'{args.plot}\n')
     return 0
@@ -354,6 +394,8 @@ def block_report(arguments: str, write_plot: bool) -> str:
                                 f'compare_heads {arguments}')
     if write_plot and '--plot' in arguments:
         plot(runs, args.plot)
+    if write_plot and args.apa_plot:
+        plot_apa_history(runs, args.apa_plot)
     return report(runs, args.seeds)
 
 
