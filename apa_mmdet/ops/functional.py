@@ -150,7 +150,8 @@ def _channels_second(x: Tensor, dim: int) -> Tensor:
     """``x`` as (outer, C, inner) with its channel dimension ``dim`` in the
     middle: a view of a contiguous ``x``, the layout every implementation
     takes (per-channel λ, κ on dimension 1)."""
-    return x.reshape(-1, x.shape[dim], x.shape[dim + 1:].numel())
+    outer = x.flatten(0, dim - 1) if dim > 0 else x.unsqueeze(0)
+    return outer.flatten(2) if outer.dim() > 2 else outer.unsqueeze(-1)
 
 
 def _apply(x: Tensor, lambda_param: Tensor, kappa_param: Tensor, dim: int,
