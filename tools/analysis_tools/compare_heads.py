@@ -45,10 +45,9 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config, DictAction
 
-from apa_mmdet.analysis import saved_figure
-from apa_mmdet.analysis.comparison import (METRICS, differences_table,
-                                           metric_keys, summarise,
-                                           summary_table, variant_labels)
+from apa_mmdet.analysis.comparison import (differences_table, summary_table,
+                                           variant_labels)
+from apa_mmdet.analysis.comparison_plots import plot, plot_apa_history
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BLOCK = re.compile(r'(<!-- compare_heads (?P<args>[^\n]*?) -->\n)(?P<body>'
@@ -213,72 +212,6 @@ def report(runs: Dict[str, List[dict]], seeds: List[int]) -> str:
         'data, per seed, then their mean and its 95 % bootstrap interval '
         "over the group's categories (10,000 resamples).\n"
         if len(runs) > 1 else f'\n{spread}.\n')
-
-
-def plot(runs: Dict[str, List[dict]], path: str) -> None:
-    """Per IoU type and metric: each variant's mean ± sd (error bar) and
-    every seed (dots), side by side; the axis spans the values, not 0–1."""
-    import numpy as np
-    keys = metric_keys([r for rs in runs.values() for r in rs])
-    iou_types = list(dict.fromkeys(iou for iou, _ in keys))
-    width = 0.8 / len(runs)
-    offsets = (np.arange(len(runs)) - (len(runs) - 1) / 2) * width
-    with saved_figure(path, 1, len(iou_types),
-                      figsize=(6.5 * len(iou_types), 4.8),
-                      squeeze=False) as (fig, axes):
-        for axis, iou in zip(axes[0], iou_types):
-            for offset, (variant, variant_runs) in zip(offsets, runs.items()):
-                summary = summarise(variant_runs)
-                x = np.arange(len(METRICS)) + offset
-                cells = [summary[iou, m] for m in METRICS]
-                axis.errorbar(x, [c['mean'] for c in cells],
-                              yerr=[c['std'] for c in cells], fmt='o',
-                              markersize=6, capsize=4, label=variant)
-                for xi, cell in zip(x, cells):
-                    axis.plot([xi] * len(cell['values']), cell['values'],
-                              'k.', markersize=3)
-            axis.set_xticks(np.arange(len(METRICS)))
-            axis.set_xticklabels(METRICS)
-            axis.set_xlim(-0.5, len(METRICS) - 0.5)
-            axis.set_title(f'{iou}: mean ± sd (bars), each seed (dots)')
-            axis.grid(axis='y', alpha=0.3)
-        axes[0][-1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
-                           fontsize=8)
-
-
-def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
-    """The learnable APA classifiers' λ and κ over training: per frequency
-    group the median (line) and quartiles (band) of the classes' values,
-    one colour per group, a line style per run. False if no run has them."""
-    histories = [(f'{variant} seed {run["seed"]}',
-                  run['apa_classifier']['history'])
-                 for variant, variant_runs in runs.items()
-                 for run in variant_runs
-                 if run.get('apa_classifier', {}).get('history')]
-    if not histories:
-        return False
-    colours = dict(r='tab:red', c='tab:orange', f='tab:blue')
-    styles = ('-', '--', ':', '-.')
-    with saved_figure(path, 1, 2, figsize=(12, 4.5)) as (fig, axes):
-        for axis, name, symbol in zip(axes, ('lambda', 'kappa'), 'λκ'):
-            for (label, history), style in zip(histories, styles):
-                steps = [h['iter'] for h in history]
-                for group, colour in colours.items():
-                    if group not in history[0][name]:
-                        continue
-                    q1, median, q3 = zip(*(h[name][group] for h in history))
-                    axis.plot(steps, median, style, color=colour,
-                              label=f'{label}, {group}')
-                    axis.fill_between(steps, q1, q3, color=colour,
-                                      alpha=0.12)
-            axis.set_xlabel('iteration')
-            axis.set_title(f'classifier {symbol} per class: median and '
-                           'quartiles by frequency group')
-            axis.grid(alpha=0.3)
-        axes[0].set_yscale('log')
-        axes[1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
-                       fontsize=7)
-    return True
 
 
 def parse_args(argv=None):

@@ -15,6 +15,8 @@ from mmdet.registry import METRICS
 from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 
+from .lvis_summary import category_ap, summarize
+
 # lvis-api's result names (in its order) -> faster-coco-eval's labels
 KEYS = OrderedDict(
     AP='AP_all', AP50='AP_50', AP75='AP_75', APs='AP_small',
@@ -27,54 +29,6 @@ MAX_DETS = 300  # LVIS's limit per image, highest scores first
 # categories matched and accumulated at a time: the matching state grows
 # with categories x images, so LVIS v1 val runs in ~10 rounds
 CATEGORIES_PER_ROUND = 128
-
-
-def summarize(precision: np.ndarray, recall: np.ndarray,
-              iou_thrs: np.ndarray, area_labels: Sequence[str],
-              frequencies: np.ndarray) -> Dict[str, float]:
-    """LVIS's summary numbers from accumulated precision (T, R, K, A) and
-    recall (T, K, A) at one ``maxDets``, by faster-coco-eval's (and
-    lvis-api's) rule: the mean over the entries > -1, else -1.
-
-    Args:
-        precision, recall: Accumulated, K categories in ``frequencies``'
-            order.
-        iou_thrs: The T IoU thresholds.
-        area_labels: The A area-range labels ('all' first).
-        frequencies: Each category's LVIS group, 'r', 'c' or 'f'.
-
-    Returns:
-        dict: faster-coco-eval's ``stats_as_dict`` labels of ``KEYS``.
-    """
-    def mean(values):
-        values = values[values > -1]
-        return float(np.mean(values)) if values.size else -1.
-
-    def iou(value):
-        return np.flatnonzero(np.isclose(iou_thrs, value))
-
-    area = {label: i for i, label in enumerate(area_labels)}
-    stats = {'AP_all': mean(precision[..., area['all']]),
-             'AP_50': mean(precision[iou(.5)][..., area['all']]),
-             'AP_75': mean(precision[iou(.75)][..., area['all']]),
-             'AR_all': mean(recall[..., area['all']])}
-    for label in ('small', 'medium', 'large'):
-        stats[f'AP_{label}'] = mean(precision[..., area[label]])
-        stats[f'AR_{label}'] = mean(recall[..., area[label]])
-    for group in ('r', 'c', 'f'):
-        stats[f'AP{group}'] = mean(
-            precision[:, :, frequencies == group, area['all']])
-    return stats
-
-
-def category_ap(precision: np.ndarray) -> np.ndarray:
-    """(K,) AP of each category from precision (T, R, K, A) over all areas:
-    the mean of its entries > -1, NaN for a category without ground truth.
-    The mean of a group's values is that group's AP (APr, APc, APf)."""
-    values = precision[..., 0].reshape(-1, precision.shape[2])
-    valid = values > -1
-    with np.errstate(invalid='ignore'):
-        return np.where(valid, values, 0).sum(0) / valid.sum(0)
 
 
 def encode_masks(masks: np.ndarray) -> List[dict]:
