@@ -173,6 +173,13 @@ def exporting() -> bool:
     return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
 
 
+# torch.compile calls exporting() while tracing and keeps its answer (what
+# torch.compiler.assume_constant_result does): some torch versions answer
+# torch.compiler.is_exporting() with True for any dynamo trace, which would
+# put the formula in place of the fused kernels in compiled graphs.
+exporting._dynamo_marked_constant = True
+
+
 def _formula(act: str):
     """(z, λ, κ) -> APA or AGLU of z (per-channel parameters on dim 1) as
     plain torch ops: exp(−softplus(ln λ − κz)/λ), λ floored at 1e-4

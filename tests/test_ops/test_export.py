@@ -54,12 +54,16 @@ LAYERS = [
 ]
 
 
+@pytest.mark.parametrize('strict', [False, True],
+                         ids=['non-strict', 'strict'])
 @pytest.mark.parametrize('cls,dim,make', LAYERS,
                          ids=['apa', 'aglu', 'aglu-tokens'])
-def test_torch_export_holds_the_formula(cls, dim, make):
+def test_torch_export_holds_the_formula(cls, dim, make, strict):
+    """Both of torch.export's tracers: Python (non-strict, the default)
+    and dynamo (strict), which keeps exporting()'s answer as a constant."""
     assert cpu_kernel_available()  # eager runs the fused kernel
     layer, x = extreme_layer(cls, dim), make().contiguous()
-    program = torch.export.export(layer, (x, ))
+    program = torch.export.export(layer, (x, ), strict=strict)
     targets = {str(node.target) for node in program.graph.nodes
                if node.op == 'call_function'}
     assert not [t for t in targets if 'apa_mmdet' in t or 'autograd' in t]
@@ -113,3 +117,49 @@ def test_apa_backbone_exports_with_dynamic_batch_and_size(tmp_path):
         assert out.shape == tuple(ref.shape)
         assert np.abs(out - ref.numpy()).max() <= 1e-4 * np.abs(
             ref.numpy()).max()
+
+
+needs_triton = pytest.mark.skipif(
+    not torch.cuda.is_available() or not dispatch.triton_kernel_available(),
+    reason='the Triton kernels need a CUDA GPU and Triton')
+
+
+@needs_triton
+@pytest.mark.parametrize('cls,dim,make', LAYERS,
+                         ids=['apa', 'aglu', 'aglu-tokens'])
+def test_cuda_export_steps_the_triton_kernel_aside(cls, dim, make):
+    """On a GPU eager runs the Triton kernel; torch.export's program holds
+    the formula instead and equals it on the GPU."""
+    layer = extreme_layer(cls, dim).cuda()
+    x = make().contiguous().cuda()
+    assert dispatch.select(x).name == 'triton'
+    program = torch.export.export(layer, (x, ))
+    targets = {str(node.target) for node in program.graph.nodes
+               if node.op == 'call_function'}
+    assert not [t for t in targets if 'apa_mmdet' in t or 'autograd' in t]
+    with torch.no_grad():
+        assert relative(program.module()(x).cpu(), layer(x).cpu()) < 1e-4
+
+
+@needs_triton
+def test_cuda_backbone_export_equals_eager():
+    """The narrow APA SE-ResNet-50 exported on a GPU (dynamic batch and
+    size) equals the eager backbone, whose sites run the Triton kernels."""
+    torch.manual_seed(0)
+    backbone = MODELS.build(dict(
+        type='APASEResNet', depth=50, base_channels=4, stem_channels=4,
+        act_cfg=dict(type='AGLU'), se_cfg=dict(
+            ratio=4, norm_cfg=dict(type='LN'), dropout=0.1,
+            act_cfg=(dict(type='ReLU'), dict(type='APA'))),
+        init_cfg=None, zero_init_residual=False)).cuda()
+    backbone.eval()
+    x = torch.randn(2, 3, 64, 96, device='cuda')  # a batch of 1 specialises
+    dims = {0: torch.export.Dim('batch', max=8),
+            2: 32 * torch.export.Dim('h', min=1, max=32),
+            3: 32 * torch.export.Dim('w', min=1, max=32)}
+    program = torch.export.export(backbone, (x, ), dynamic_shapes=(dims, ))
+    xb = torch.randn(2, 3, 96, 64, device='cuda') * 3
+    with torch.no_grad():
+        for out, ref in zip(program.module()(xb), backbone(xb)):
+            assert out.shape == ref.shape
+            assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()

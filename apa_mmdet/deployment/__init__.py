@@ -1,0 +1,10 @@
+# Copyright (c) apa_mmdet contributors.
+"""Export of APA detectors' exportable parts to ONNX (torch's exporter) and
+their check in onnxruntime."""
+from .onnx_export import (PARTS, BBoxScores, DetectorFeatures, export_onnx,
+                          exportable_part, run_onnx, worst_relative_error)
+
+__all__ = [
+    'PARTS', 'BBoxScores', 'DetectorFeatures', 'export_onnx',
+    'exportable_part', 'run_onnx', 'worst_relative_error'
+]

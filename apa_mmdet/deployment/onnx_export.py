@@ -1,0 +1,164 @@
+# Copyright (c) apa_mmdet contributors.
+"""The parts of an mmdet detector that leave PyTorch as standard ONNX
+operators, and their export and check.
+
+torch's exporter (``torch.onnx.export(dynamo=True)``, opset 18) takes the
+tensor programs: the backbone, the neck, the RPN head's convolutions and
+the box head's fully connected layers with the class scores' activation
+(APA/AGLU become their formula while exporting). What lies between them in
+mmdet (anchor decoding, NMS, RoIAlign on mmcv's ops, the per-image Python
+loops) is not a tensor program, so the parts are exported one by one.
+"""
+from pathlib import Path
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PARTS = ('features', 'backbone', 'bbox-scores')
+SIZE_DIVISOR = 32  # mmdet's detectors pad images to multiples of 32
+
+
+class DetectorFeatures(nn.Module):
+    """The detector's test-time feature maps and RPN outputs.
+
+    img (N, 3, H, W) → the neck's L levels (N, C, H/s, W/s), then, with an
+    RPN head, its L class-score maps (N, A, H/s, W/s) and L box-delta maps
+    (N, 4A, H/s, W/s): one flat tuple, ``extract_feat`` and
+    ``rpn_head.forward`` as mmdet runs them before decoding.
+    """
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, img: Tensor) -> Tuple[Tensor, ...]:
+        feats = self.detector.extract_feat(img)
+        outs = tuple(feats)
+        if getattr(self.detector, 'with_rpn', False):
+            cls_scores, bbox_preds = self.detector.rpn_head(feats)
+            outs += tuple(cls_scores) + tuple(bbox_preds)
+        return outs
+
+
+class BBoxScores(nn.Module):
+    """The box head on pooled RoI features, scored as mmdet's test does.
+
+    roi_feats (R, C, 7, 7) → scores (R, K) and box deltas (R, 4·K'), with
+    scores = the loss's activation (``loss_cls.get_activation``: the
+    Gumbel, sigmoid or learned-APA class scores) where the loss has custom
+    class channels, else the softmax, as ``BBoxHead.predict_by_feat``.
+    """
+
+    def __init__(self, bbox_head: nn.Module) -> None:
+        super().__init__()
+        self.bbox_head = bbox_head
+
+    def forward(self, roi_feats: Tensor) -> Tuple[Tensor, Tensor]:
+        cls_score, bbox_pred = self.bbox_head(roi_feats)
+        if self.bbox_head.custom_cls_channels:
+            scores = self.bbox_head.loss_cls.get_activation(cls_score)
+        else:
+            scores = F.softmax(cls_score, dim=-1)
+        return scores, bbox_pred
+
+
+def _image_dims(max_side: int = 2048) -> Dict[int, object]:
+    """Dynamic batch, height and width (multiples of 32)."""
+    steps = max_side // SIZE_DIVISOR
+    return {
+        0: torch.export.Dim('batch', max=64),
+        2: SIZE_DIVISOR * torch.export.Dim('h', min=1, max=steps),
+        3: SIZE_DIVISOR * torch.export.Dim('w', min=1, max=steps)
+    }
+
+
+def exportable_part(detector: nn.Module, part: str,
+                    image_shape: Sequence[int] = (1, 3, 800, 1216),
+                    num_rois: int = 8) -> Tuple[nn.Module, Tensor, tuple]:
+    """One exportable part of ``detector`` (in eval mode), an example input
+    and its dynamic shapes.
+
+    Args:
+        detector (nn.Module): An mmdet detector.
+        part (str): 'features' (backbone, neck, RPN head: image →
+            :class:`DetectorFeatures`' outputs), 'backbone' (image → its
+            levels) or 'bbox-scores' (RoI features → :class:`BBoxScores`).
+        image_shape (Sequence[int]): (N, 3, H, W) of the example image, H
+            and W multiples of 32; batch, height and width stay dynamic.
+        num_rois (int): RoIs of the example for 'bbox-scores' (dynamic).
+
+    Returns:
+        tuple: (module, example input, dynamic_shapes for torch's
+        exporters).
+    """
+    if part not in PARTS:
+        raise ValueError(f'part must be one of {PARTS}, got {part!r}')
+    detector.eval()
+    if part == 'bbox-scores':
+        head = getattr(getattr(detector, 'roi_head', None), 'bbox_head',
+                       None)
+        if head is None:
+            raise ValueError(f'{type(detector).__name__} has no '
+                             'roi_head.bbox_head to export')
+        if isinstance(head, nn.ModuleList):  # cascade: the last stage's
+            head = head[-1]
+        size = head.roi_feat_size
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        roi_feats = torch.randn(num_rois, head.in_channels, *size)
+        return (BBoxScores(head).eval(), roi_feats,
+                ({0: torch.export.Dim('rois', min=2, max=100000)}, ))
+    n, c, h, w = image_shape
+    if h % SIZE_DIVISOR or w % SIZE_DIVISOR:
+        raise ValueError(f'image height and width must be multiples of '
+                         f'{SIZE_DIVISOR}, got {h}x{w}')
+    module = detector.backbone if part == 'backbone' else DetectorFeatures(
+        detector)
+    return (module.eval(), torch.randn(n, c, h, w) * 2,
+            (_image_dims(max(2048, h, w)), ))
+
+
+def export_onnx(module: nn.Module, example: Tensor, path: str,
+                dynamic_shapes: tuple, opset: int = 18) -> Path:
+    """Write ``module`` traced on ``example`` to the ONNX file ``path``
+    with torch's exporter (``dynamo=True``), the dims of
+    ``dynamic_shapes`` kept dynamic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        program = torch.onnx.export(module, (example, ), dynamo=True,
+                                    opset_version=opset,
+                                    dynamic_shapes=dynamic_shapes,
+                                    verbose=False)
+    program.save(str(path))
+    return path
+
+
+def run_onnx(path: str, example: Tensor) -> list:
+    """The outputs of the ONNX file ``path`` in onnxruntime (CPU) on
+    ``example``, as NumPy arrays."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    return session.run(None, {session.get_inputs()[0].name: example.numpy()})
+
+
+def worst_relative_error(outputs: Sequence[np.ndarray],
+                         expected: Sequence[Tensor]) -> float:
+    """max over outputs of max|out − ref| / max|ref|: the error relative to
+    each output's scale (raises if the outputs differ in number or
+    shape)."""
+    if len(outputs) != len(expected):
+        raise ValueError(f'{len(outputs)} outputs, expected '
+                         f'{len(expected)}')
+    worst = 0.
+    for out, ref in zip(outputs, expected):
+        ref = ref.detach().double().numpy()
+        if out.shape != ref.shape:
+            raise ValueError(f'output of shape {out.shape}, expected '
+                             f'{ref.shape}')
+        scale = max(np.abs(ref).max(initial=0.), np.finfo(np.float32).tiny)
+        worst = max(worst, float(np.abs(out - ref).max(initial=0.) / scale))
+    return worst

@@ -1,0 +1,100 @@
+# Copyright (c) apa_mmdet contributors.
+"""tools/deployment/export_onnx.py: from a checkpoint as the runner saves
+it to an ONNX file of standard operators that onnxruntime runs equal to
+PyTorch (the tool's --verify), for each exportable part: the CPU-sized
+LVIS detector's features (APA SE-ResNet, FPN, RPN head), its box head with
+the Gumbel and the learned-APA class scores, and V3Det's WCLinear head."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+
+from apa_mmdet.utils import build_model_without_file_reads
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / 'tools' / 'deployment' / 'export_onnx.py'
+SYNTHETIC = ROOT / 'configs' / 'synthetic'
+LVIS = SYNTHETIC / 'mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
+APA_CLS = (SYNTHETIC /
+           'mask-rcnn_se-r50-apa-tiny_fpn_apa-cls_synthetic-lvis-lt.py')
+WCLINEAR = (SYNTHETIC /
+            'faster-rcnn_se-r50-apa-tiny_fpn_wclinear_synthetic-v3det.py')
+spec = importlib.util.spec_from_file_location('export_onnx', SCRIPT)
+export_onnx = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(export_onnx)
+
+
+def runner_checkpoint(path, config, seed=0):
+    """The config's model as mmengine's runner saves it (meta, state_dict,
+    message_hub, optimizer), weights perturbed away from their init so
+    that every parameter matters (APA λ, κ included)."""
+    torch.manual_seed(seed)
+    model = build_model_without_file_reads(str(config))
+    state = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point()
+             and 'lambda' not in k else v
+             for k, v in model.state_dict().items()}
+    loss = HistoryBuffer()
+    loss.update(1.2)
+    torch.save(dict(meta=dict(dataset_meta=dict(classes=('a', 'b')),
+                              mmdet_version='3.3.0', epoch=12, iter=400),
+                    state_dict=state,
+                    message_hub=dict(log_scalars={'train/loss': loss}),
+                    optimizer=dict(state={}, param_groups=[dict(lr=0.02)])),
+               path)
+    return path
+
+
+def standard_graph(path):
+    graph = onnx.load(str(path)).graph
+    assert all(node.domain in ('', 'ai.onnx') for node in graph.node)
+    return {node.op_type for node in graph.node}
+
+
+def test_detector_features_export_and_verify_from_the_command_line(
+        tmp_path):
+    """The user's command on a runner's checkpoint of the CPU-sized LVIS
+    recipe: backbone, FPN and RPN head in one graph, batch and size
+    dynamic, equal in onnxruntime on another batch."""
+    checkpoint = runner_checkpoint(tmp_path / 'epoch_12.pth', LVIS)
+    out = tmp_path / 'deploy' / 'features.onnx'
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(LVIS), str(checkpoint), str(out),
+         '--shape', '64', '96', '--verify'],
+        cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert 'onnxruntime vs PyTorch on input (2, 3, 64, 96)' in run.stdout
+    assert run.stdout.rstrip().endswith(': ok')
+    ops = standard_graph(out)
+    assert {'Conv', 'Softplus', 'Exp'} <= ops  # AGLU as its formula
+    outputs = onnx.load(str(out)).graph.output
+    assert len(outputs) == 5 + 5 + 5  # FPN levels, RPN scores, RPN deltas
+
+
+@pytest.mark.parametrize('config,head_op', [
+    (LVIS, 'Exp'),  # Gumbel scores: exp(−exp(−z))
+    (APA_CLS, 'Softplus'),  # learned APA scores with their λ, κ
+    (WCLINEAR, 'Softmax'),  # V3Det's wrapped-Cauchy cosine classifier
+], ids=['gumbel', 'apa-cls', 'wclinear'])
+def test_box_head_scores_export_as_standard_operators(tmp_path, capsys,
+                                                      config, head_op):
+    checkpoint = runner_checkpoint(tmp_path / 'model.pth', config)
+    out = tmp_path / 'bbox.onnx'
+    code = export_onnx.main([str(config), str(checkpoint), str(out),
+                             '--part', 'bbox-scores', '--verify'])
+    assert code == 0, capsys.readouterr().out
+    assert '(17, ' in capsys.readouterr().out  # 2 × 8 + 1 RoIs
+    assert head_op in standard_graph(out)
+
+
+def test_bad_requests_name_the_value(tmp_path):
+    with pytest.raises(ValueError, match='multiples of 32, got 64x90'):
+        export_onnx.main([str(LVIS), 'none', str(tmp_path / 'a.onnx'),
+                          '--shape', '64', '90'])
+    with pytest.raises(SystemExit):
+        export_onnx.main([str(LVIS), 'none', str(tmp_path / 'a.onnx'),
+                          '--part', 'mask'])
