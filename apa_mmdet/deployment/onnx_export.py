@@ -25,19 +25,20 @@ class DetectorFeatures(nn.Module):
     """The detector's test-time feature maps and RPN outputs.
 
     img (N, 3, H, W) → the neck's L levels (N, C, H/s, W/s), then, with an
-    RPN head, its L class-score maps (N, A, H/s, W/s) and L box-delta maps
-    (N, 4A, H/s, W/s): one flat tuple, ``extract_feat`` and
-    ``rpn_head.forward`` as mmdet runs them before decoding.
+    RPN head (and ``with_rpn``), its L class-score maps (N, A, H/s, W/s) and
+    L box-delta maps (N, 4A, H/s, W/s): one flat tuple, ``extract_feat``
+    and ``rpn_head.forward`` as mmdet runs them before decoding.
     """
 
-    def __init__(self, detector: nn.Module) -> None:
+    def __init__(self, detector: nn.Module, with_rpn: bool = True) -> None:
         super().__init__()
         self.detector = detector
+        self.with_rpn = with_rpn and getattr(detector, 'with_rpn', False)
 
     def forward(self, img: Tensor) -> Tuple[Tensor, ...]:
         feats = self.detector.extract_feat(img)
         outs = tuple(feats)
-        if getattr(self.detector, 'with_rpn', False):
+        if self.with_rpn:
             cls_scores, bbox_preds = self.detector.rpn_head(feats)
             outs += tuple(cls_scores) + tuple(bbox_preds)
         return outs

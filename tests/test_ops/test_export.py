@@ -90,35 +90,6 @@ def test_onnx_graph_is_standard_operators_and_equal(tmp_path, cls, dim,
         assert relative(out, layer(xb).detach()) < 1e-4
 
 
-def test_apa_backbone_exports_with_dynamic_batch_and_size(tmp_path):
-    """A narrow APA SE-ResNet-50 (the official layout: AGLU sites, fused SE
-    ends, LayerNorm + APA gate), every output level."""
-    torch.manual_seed(0)
-    backbone = MODELS.build(dict(
-        type='APASEResNet', depth=50, base_channels=4, stem_channels=4,
-        act_cfg=dict(type='AGLU'), se_cfg=dict(
-            ratio=4, norm_cfg=dict(type='LN'), dropout=0.1,
-            act_cfg=(dict(type='ReLU'), dict(type='APA'))),
-        init_cfg=None, zero_init_residual=False))
-    backbone.eval()  # mmdet's ResNet.train returns None: not chained
-    x = torch.randn(1, 3, 64, 96)
-    dims = {0: torch.export.Dim('batch', max=8),
-            2: 32 * torch.export.Dim('h', min=1, max=32),
-            3: 32 * torch.export.Dim('w', min=1, max=32)}
-    graph, session = onnx_run(backbone, (x, ), tmp_path / 'backbone.onnx',
-                              dynamic_shapes=(dims, ))
-    assert all(node.domain in ('', 'ai.onnx') for node in graph.node)
-    xb = torch.randn(2, 3, 96, 64) * 3
-    outs = session.run(None, {session.get_inputs()[0].name: xb.numpy()})
-    with torch.no_grad():
-        expected = backbone(xb)
-    assert len(outs) == len(expected) == 4
-    for out, ref in zip(outs, expected):
-        assert out.shape == tuple(ref.shape)
-        assert np.abs(out - ref.numpy()).max() <= 1e-4 * np.abs(
-            ref.numpy()).max()
-
-
 needs_triton = pytest.mark.skipif(
     not torch.cuda.is_available() or not dispatch.triton_kernel_available(),
     reason='the Triton kernels need a CUDA GPU and Triton')

@@ -3,7 +3,7 @@
 from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
 
-from ..utils import fp32_region
+from ..utils import FP32ParentMethod
 
 
 @MODELS.register_module()
@@ -13,4 +13,4 @@ class FP32RPNHead(RPNHead):
     and 16-bit proposal coordinates are coarse). Same weights and outputs in
     float32."""
 
-    predict_by_feat = fp32_region(RPNHead.predict_by_feat)
+    predict_by_feat = FP32ParentMethod()

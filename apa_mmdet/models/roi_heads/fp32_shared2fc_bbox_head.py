@@ -3,7 +3,7 @@
 from mmdet.models.roi_heads import Shared2FCBBoxHead
 from mmdet.registry import MODELS
 
-from ..utils import fp32_region
+from ..utils import FP32ParentMethod
 
 
 @MODELS.register_module()
@@ -13,4 +13,4 @@ class FP32Shared2FCBBoxHead(Shared2FCBBoxHead):
     bfloat16 kernel, and 16-bit box coordinates are coarse); its layers stay
     in autocast's precision. Same weights and outputs in float32."""
 
-    predict_by_feat = fp32_region(Shared2FCBBoxHead.predict_by_feat)
+    predict_by_feat = FP32ParentMethod()

@@ -3,7 +3,7 @@
 from mmdet.models.roi_heads import SingleRoIExtractor
 from mmdet.registry import MODELS
 
-from ..utils import fp32_region
+from ..utils import FP32ParentMethod
 
 
 @MODELS.register_module()
@@ -12,4 +12,4 @@ class FP32SingleRoIExtractor(SingleRoIExtractor):
     under mixed precision (mmcv's CPU ``roi_align`` has no bfloat16
     kernel). Same weights and outputs in float32."""
 
-    forward = fp32_region(SingleRoIExtractor.forward)
+    forward = FP32ParentMethod()

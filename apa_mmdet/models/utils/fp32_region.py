@@ -49,3 +49,22 @@ def fp32_region(method: Callable) -> Callable:
             return method(*_to_fp32(args), **_to_fp32(kwargs))
 
     return run_in_fp32
+
+
+class FP32ParentMethod:
+    """A class attribute: the parent class's method of the same name, run
+    in float32 under autocast (:func:`fp32_region`).
+
+    The parent's method is looked up at each call, not copied when the
+    class is made, so a later rewrite of it (mmdeploy's function rewriter,
+    which replaces e.g. ``RPNHead.predict_by_feat`` while it exports, or a
+    test's patch) reaches the subclass too.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __get__(self, obj: Any, objtype: Optional[type] = None) -> Any:
+        if obj is None:
+            return self
+        return fp32_region(getattr(super(self.owner, obj), self.name))

@@ -40,3 +40,31 @@ def test_gradient_flows_back_to_the_half_input():
     out.backward()
     assert half.grad.dtype == torch.bfloat16
     assert torch.equal(half.grad.float(), torch.full((3, ), 2.))
+
+
+def test_fp32_heads_call_their_parents_method_as_it_is_at_call_time(
+        monkeypatch):
+    """mmdeploy rewrites mmdet's methods (RPNHead.predict_by_feat, ...)
+    while it exports: the float32 subclasses must run the rewrite."""
+    from mmdet.models.dense_heads import RPNHead
+    from mmdet.models.roi_heads import SingleRoIExtractor
+    from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+
+    from apa_mmdet.models.dense_heads import FP32RPNHead
+    from apa_mmdet.models.roi_heads import (FP32Shared2FCBBoxHead,
+                                            FP32SingleRoIExtractor)
+    half = torch.ones(2, dtype=torch.bfloat16)
+    heads = [
+        (RPNHead, 'predict_by_feat', FP32RPNHead(in_channels=4)),
+        (Shared2FCBBoxHead, 'predict_by_feat',
+         FP32Shared2FCBBoxHead(in_channels=4, num_classes=3)),
+        (SingleRoIExtractor, 'forward',
+         FP32SingleRoIExtractor(dict(type='RoIAlign', output_size=7),
+                                out_channels=4, featmap_strides=[4])),
+    ]
+    for parent, name, head in heads:
+        monkeypatch.setattr(parent, name,
+                            lambda self, x: ('rewritten', self, x.dtype))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            tag, caller, dtype = getattr(head, name)(half)
+        assert (tag, caller, dtype) == ('rewritten', head, torch.float32)
