@@ -6,7 +6,8 @@ Both come from the LVIS recipes (the APA model and its ReLU SE-ResNet
 ablation), built without data files, initial weights (latency does not
 depend on them), eval mode. Each is exported by ``apa_mmdet.deployment``
 (torch's ONNX exporter, opset 18, dynamic batch and size) and checked in
-onnxruntime (worst error relative to each output's scale). Then rounds of
+onnxruntime (worst error relative to each output's scale, on another batch and
+size). Then rounds of
 one forward per model and runtime, interleaved; medians. Eager APA runs the
 fused CPU kernel; the ONNX graph holds the formula in standard operators.
 torch and onnxruntime use the same number of threads.
@@ -40,9 +41,9 @@ def main():
     import torch
     from mmengine.model import revert_sync_batchnorm
 
-    from apa_mmdet.deployment import (DetectorFeatures, export_onnx,
-                                      run_onnx, worst_relative_error)
-    from apa_mmdet.deployment.onnx_export import _image_dims
+    from apa_mmdet.deployment import (DetectorFeatures, check_input,
+                                      export_onnx, image_dynamic_shapes,
+                                      verify)
     from apa_mmdet.utils import build_model_without_file_reads
 
     torch.manual_seed(0)
@@ -59,13 +60,11 @@ def main():
         module = DetectorFeatures(detector, with_rpn=False).eval()
         path = f'{args.out_dir}/{name.split()[0]}_fpn.onnx'
         start = time.perf_counter()
-        export_onnx(module, x, path, (_image_dims(), ))
+        export_onnx(module, x, path, (image_dynamic_shapes(*shape[2:]), ))
         export_s[name] = time.perf_counter() - start
         sessions[name] = onnxruntime.InferenceSession(
             path, options, providers=['CPUExecutionProvider'])
-        with torch.no_grad():
-            errors[name] = worst_relative_error(run_onnx(path, x),
-                                                module(x))
+        errors[name] = verify(path, module, check_input('features', x))
         eager[name] = module
     feed = x.numpy()
     times = {(n, r): [] for n in eager for r in ('eager', 'onnxruntime')}

@@ -27,12 +27,18 @@ def without_file_reads(model_cfg: dict) -> ConfigDict:
     return ConfigDict(_strip_file_reads(dict(model_cfg), MODELS))
 
 
-def build_model_without_file_reads(config: str) -> nn.Module:
-    """The model of the config file ``config``, built from
+def build_model_without_file_reads(config: str,
+                                   cfg_options: dict = None) -> nn.Module:
+    """The model of the config file ``config`` (with ``cfg_options``
+    merged, as ``--cfg-options`` does), built from
     :func:`without_file_reads` (weights as initialised, not loaded)."""
     from mmdet.registry import MODELS
-    return MODELS.build(
-        without_file_reads(Config.fromfile(config).model.to_dict()))
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return MODELS.build(without_file_reads(cfg.model.to_dict()))
 
 
 def config_dataset_meta(config: str) -> dict:

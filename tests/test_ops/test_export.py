@@ -134,3 +134,26 @@ def test_cuda_backbone_export_equals_eager():
         for out, ref in zip(program.module()(xb), backbone(xb)):
             assert out.shape == ref.shape
             assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()
+
+
+def test_compiled_graphs_are_not_exports():
+    """torch.compile keeps exporting()'s answer at trace time, False, on
+    every torch version (2.11's dynamo answered is_exporting() with True
+    inside any trace)."""
+    from apa_mmdet.ops.functional import exporting
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda x: x + 1 if exporting() else x,
+                             backend='eager', fullgraph=True)
+    x = torch.zeros(2)
+    assert torch.equal(compiled(x), x)
+
+    class AddOneIfExporting(torch.nn.Module):
+
+        def forward(self, x):
+            return x + 1 if exporting() else x
+
+    for strict in (False, True):
+        program = torch.export.export(AddOneIfExporting(), (x, ),
+                                      strict=strict)
+        assert torch.equal(program.module()(x), x + 1)
+    torch._dynamo.reset()

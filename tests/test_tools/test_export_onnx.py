@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer
+from torch import nn
 
+from apa_mmdet.deployment import exportable_part, worst_relative_error
 from apa_mmdet.utils import build_model_without_file_reads
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +27,9 @@ APA_CLS = (SYNTHETIC /
            'mask-rcnn_se-r50-apa-tiny_fpn_apa-cls_synthetic-lvis-lt.py')
 WCLINEAR = (SYNTHETIC /
             'faster-rcnn_se-r50-apa-tiny_fpn_wclinear_synthetic-v3det.py')
-spec = importlib.util.spec_from_file_location('export_onnx', SCRIPT)
-export_onnx = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(export_onnx)
+spec = importlib.util.spec_from_file_location('export_onnx_tool', SCRIPT)
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
 
 
 def runner_checkpoint(path, config, seed=0):
@@ -67,12 +70,26 @@ def test_detector_features_export_and_verify_from_the_command_line(
          '--shape', '64', '96', '--verify'],
         cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert 'onnxruntime vs PyTorch on input (2, 3, 64, 96)' in run.stdout
+    # checked on another batch, height and width than traced
+    assert 'onnxruntime vs PyTorch on input (2, 3, 96, 128)' in run.stdout
     assert run.stdout.rstrip().endswith(': ok')
     ops = standard_graph(out)
     assert {'Conv', 'Softplus', 'Exp'} <= ops  # AGLU as its formula
-    outputs = onnx.load(str(out)).graph.output
-    assert len(outputs) == 5 + 5 + 5  # FPN levels, RPN scores, RPN deltas
+    graph = onnx.load(str(out)).graph
+    assert [i.name for i in graph.input] == ['image']
+    assert [o.name for o in graph.output] == [
+        f'{kind}_{level}' for kind in ('fpn', 'rpn_cls', 'rpn_reg')
+        for level in range(5)]
+
+
+def test_backbone_alone_is_the_detectors_backbone_in_eval_mode():
+    """(Its graph is the features' first part, exported above.)"""
+    detector = build_model_without_file_reads(str(LVIS)).train()
+    part = exportable_part(detector, 'backbone', (2, 3, 64, 64))
+    assert part['module'] is detector.backbone
+    assert not detector.training and not part['module'].training
+    assert part['output_names'] == [f'backbone_{i}' for i in range(4)]
+    assert tuple(part['example'].shape) == (2, 3, 64, 64)
 
 
 @pytest.mark.parametrize('config,head_op', [
@@ -84,17 +101,45 @@ def test_box_head_scores_export_as_standard_operators(tmp_path, capsys,
                                                       config, head_op):
     checkpoint = runner_checkpoint(tmp_path / 'model.pth', config)
     out = tmp_path / 'bbox.onnx'
-    code = export_onnx.main([str(config), str(checkpoint), str(out),
+    code = tool.main([str(config), str(checkpoint), str(out),
                              '--part', 'bbox-scores', '--verify'])
     assert code == 0, capsys.readouterr().out
     assert '(17, ' in capsys.readouterr().out  # 2 × 8 + 1 RoIs
     assert head_op in standard_graph(out)
 
 
-def test_bad_requests_name_the_value(tmp_path):
-    with pytest.raises(ValueError, match='multiples of 32, got 64x90'):
-        export_onnx.main([str(LVIS), 'none', str(tmp_path / 'a.onnx'),
-                          '--shape', '64', '90'])
-    with pytest.raises(SystemExit):
-        export_onnx.main([str(LVIS), 'none', str(tmp_path / 'a.onnx'),
-                          '--part', 'mask'])
+@pytest.mark.parametrize('options,message', [
+    (['--shape', '64', '90'], 'multiples of 32, got 64 90'),
+    (['--batch', '0'], '--batch: 1 to 64, got 0'),
+    (['--part', 'mask'], "invalid choice: 'mask'"),
+])
+def test_bad_requests_name_the_value(tmp_path, capsys, options, message):
+    with pytest.raises(SystemExit) as stop:
+        tool.main([str(LVIS), 'none', str(tmp_path / 'a.onnx'), *options])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / 'a.onnx').exists()
+
+
+def test_out_of_tolerance_exits_3(tmp_path, capsys):
+    code = tool.main([str(LVIS), 'none', str(tmp_path / 'b.onnx'), '--part',
+                      'bbox-scores', '--verify', '--tolerance', '-1'])
+    assert code == 3 and 'FAILED' in capsys.readouterr().out
+
+
+def test_a_nan_is_never_within_tolerance():
+    expected = [torch.ones(3)]
+    assert worst_relative_error([np.array([np.nan, 1., 1.])],
+                                expected) == float('inf')
+    assert worst_relative_error([np.ones(3)],
+                                [torch.tensor([1., np.nan, 1.])]) == float(
+                                    'inf')
+    assert worst_relative_error([np.array([1., 1., 1.1])], expected) == \
+        pytest.approx(0.1)
+
+
+def test_a_cascade_box_head_is_refused_with_the_reason():
+    detector = nn.Module()
+    detector.roi_head = nn.Module()
+    detector.roi_head.bbox_head = nn.ModuleList([nn.Linear(2, 2)] * 3)
+    with pytest.raises(ValueError, match='3 box heads .a cascade.'):
+        exportable_part(detector, 'bbox-scores')

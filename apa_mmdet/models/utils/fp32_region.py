@@ -5,7 +5,9 @@ mmcv's CPU ``nms`` and ``roi_align`` only take float32/float64 tensors, and
 box coordinates lose pixels in 16-bit floats (bfloat16 keeps 8 significant
 bits: steps of 4 px at 1000 px). The decorated method runs with autocast
 disabled on its inputs' device and its 16-bit floating inputs cast to
-float32; without autocast it is called unchanged.
+float32 (tensors found in lists, tuples and dicts; not inside other
+objects such as ``InstanceData``); without autocast it is called
+unchanged.
 """
 import functools
 from typing import Any, Callable, Optional
