@@ -157,3 +157,36 @@ def test_compiled_graphs_are_not_exports():
                                       strict=strict)
         assert torch.equal(program.module()(x), x + 1)
     torch._dynamo.reset()
+
+
+def test_apa_se_resnext_exports_with_dynamic_batch_and_size(tmp_path):
+    """A narrow APA SE-ResNeXt-50 (grouped 3x3 convs, per-channel AGLU,
+    the official LN + APA gate; the SE-ResNet is exported by the tool's
+    journey, tests/test_tools/test_export_onnx.py) through ONNX: standard
+    operators, every level equal in onnxruntime on another batch and
+    size."""
+    torch.manual_seed(0)
+    backbone = MODELS.build(dict(
+        type='APASEResNeXt', depth=50, groups=2, base_width=2,
+        base_channels=4, stem_channels=4,
+        act_cfg=dict(type='AGLU', num_parameters='channels'), se_cfg=dict(
+            ratio=4, norm_cfg=dict(type='LN'), dropout=0.1,
+            act_cfg=(dict(type='ReLU'), dict(type='APA'))),
+        init_cfg=None, zero_init_residual=False))
+    backbone.eval()
+    x = torch.randn(2, 3, 64, 64)
+    dims = {0: torch.export.Dim('batch', max=8),
+            2: 32 * torch.export.Dim('h', min=1, max=32),
+            3: 32 * torch.export.Dim('w', min=1, max=32)}
+    graph, session = onnx_run(backbone, (x, ), tmp_path / 'resnext.onnx',
+                              dynamic_shapes=(dims, ))
+    assert all(node.domain in ('', 'ai.onnx') for node in graph.node)
+    xb = torch.randn(3, 3, 96, 64) * 3
+    outs = session.run(None, {session.get_inputs()[0].name: xb.numpy()})
+    with torch.no_grad():
+        expected = backbone(xb)
+    assert len(outs) == len(expected) == 4
+    for out, ref in zip(outs, expected):
+        assert out.shape == tuple(ref.shape)
+        assert np.abs(out - ref.numpy()).max() <= 1e-4 * np.abs(
+            ref.numpy()).max()

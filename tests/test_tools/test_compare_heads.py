@@ -153,8 +153,19 @@ def long_tail_root(tmp_path_factory):
     return root
 
 
+def run_in_process(capsys, argv):
+    """The tool's main(argv) in this process (the user's command runs
+    once as a subprocess above; the later calls only read records):
+    (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = runpy.run_path(str(TOOL), run_name='compare_heads_tool')['main'](
+        list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def test_two_iteration_comparison_keeps_records_reports_and_resumes(
-        tmp_path, long_tail_root):
+        tmp_path, long_tail_root, capsys, monkeypatch):
     configs = [str(CONFIG_ROOT / 'synthetic' / LT.format(v))
                for v in ('', 'apa-cls-from-sigmoid_')]
     out, results = tmp_path / 'work', tmp_path / 'results'
@@ -208,18 +219,19 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
             image.load()
             assert min(image.size) >= 400
 
-    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count(': kept ') == 2
-    assert 'Epoch(train)' not in again.stdout
+    monkeypatch.chdir(ROOT)
+    code, again, errors = run_in_process(capsys, command[2:])
+    assert code == 0, errors[-3000:]
+    assert again.count(': kept ') == 2
+    assert 'Epoch(train)' not in again
     # a comparison cut short: a seed never run is reported as such
     seeds = command.index('--seeds')
-    partial = subprocess.run(
-        [*command[:seeds + 1], '0', '1', *command[seeds + 2:],
-         '--kept-only'], capture_output=True, text=True, cwd=ROOT)
-    assert partial.returncode == 0, partial.stderr[-3000:]
-    assert partial.stdout.count(': not run yet') == 2
-    assert '| base (1 of 2 seeds) |' in partial.stdout
+    code, partial, errors = run_in_process(
+        capsys, [*command[2:seeds + 1], '0', '1', *command[seeds + 2:],
+                 '--kept-only'])
+    assert code == 0, errors[-3000:]
+    assert partial.count(': not run yet') == 2
+    assert '| base (1 of 2 seeds) |' in partial
 
     # a document's block: written from the records, then checked
     doc = tmp_path / 'doc.md'
@@ -227,18 +239,13 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
                           str(results), '--data', str(long_tail_root)])
     doc.write_text(f'# Results\n\n<!-- compare_heads {arguments} -->\nold\n'
                    '<!-- /compare_heads -->\n\nafter\n')
-    check = [sys.executable, str(TOOL), '--check-doc', str(doc)]
-    stale = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
-    assert stale.returncode == 1 and 'differs from its records' in \
-        stale.stderr
-    update = subprocess.run([sys.executable, str(TOOL), '--update-doc',
-                             str(doc)], capture_output=True, text=True,
-                            cwd=ROOT)
-    assert update.returncode == 0, update.stderr[-3000:]
+    code, _, errors = run_in_process(capsys, ['--check-doc', str(doc)])
+    assert code == 1 and 'differs from its records' in errors
+    code, _, errors = run_in_process(capsys, ['--update-doc', str(doc)])
+    assert code == 0, errors[-3000:]
     text = doc.read_text()
     assert summary_table(runs, [1]) in text and text.endswith('after\n')
-    assert subprocess.run(check, capture_output=True, text=True,
-                          cwd=ROOT).returncode == 0
+    assert run_in_process(capsys, ['--check-doc', str(doc)])[0] == 0
 
 
 def test_the_long_tail_documents_tables_are_its_records():
