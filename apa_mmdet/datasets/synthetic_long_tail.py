@@ -15,13 +15,20 @@ so the counts (and so the groups) are exact. The validation split shows
 every class in ``val_images_per_class`` images, so APr is measured on every
 rare class. Same seed, same files.
 
+``variation='hard'`` draws the same classes per image (so the same counts
+and groups) but makes objects vary within a class: scale 35-95 % of the
+cell, rotation within ±20°, hue ±5 and brightness jitter, and centres
+shifted into neighbouring cells, so later objects partly hide earlier ones
+(annotations are the visible parts): rare classes then need features, not
+only calibration.
+
 Not part of the package's API, like :mod:`.synthetic`: the data of the
 long-tail benchmark (``configs/synthetic/*synthetic-lvis-lt.py``,
 ``docs/long_tail_benchmark.md``) and its tests.
 """
 import math
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -36,7 +43,10 @@ LVIS_GROUP_SHARES = dict(r=337 / 1203, f=405 / 1203)  # c: the rest
 RARE_MAX, COMMON_MAX = 10, 100
 _DEFAULTS = dict(num_classes=200, max_frequent_images=250,
                  classes_per_image=(5, 8), val_images_per_class=4,
-                 image_size=128)
+                 image_size=128, variation='none')
+VARIATIONS = ('none', 'hard')
+HARD_MAX_ROTATION = math.radians(20)  # more would turn squares to diamonds
+HARD_HUE_JITTER = 5  # of the 22.5 between neighbouring classes' hues
 
 
 def long_tail_class_names(num_classes: int) -> tuple:
@@ -109,16 +119,27 @@ def _deal(rng: np.random.Generator, counts: np.ndarray,
 
 
 def _layout(rng: np.random.Generator, classes: List[int],
-            size: int) -> List[_Object]:
-    """One object per class, each in its own cell of a 3 × 3 grid (never
-    overlapping), 60-95 % of the cell, shape from the class."""
+            size: int, hard: bool = False) -> List[_Object]:
+    """One object per class, each in its own cell of a 3 × 3 grid, shape
+    from the class: 60-95 % of the cell, inside it (never overlapping); or,
+    ``hard``, 35-95 %, rotated within ±20° and shifted by up to a quarter
+    cell beyond it (neighbours may overlap)."""
     cell = size / 3
     objects = []
     for cls, slot in zip(classes, rng.permutation(9)):
-        w, h = rng.uniform(0.6, 0.95, 2) * cell
-        cx = (slot % 3 + 0.5) * cell + rng.uniform(-1, 1) * (cell - w) / 2
-        cy = (slot // 3 + 0.5) * cell + rng.uniform(-1, 1) * (cell - h) / 2
-        objects.append(_Object(cls + 1, _shape_polygon(cls, cx, cy, w, h)))
+        low, spill = (0.35, 0.25 * cell) if hard else (0.6, 0.)
+        w, h = rng.uniform(low, 0.95, 2) * cell
+        cx = (slot % 3 + 0.5) * cell + rng.uniform(-1, 1) * (
+            (cell - w) / 2 + spill)
+        cy = (slot // 3 + 0.5) * cell + rng.uniform(-1, 1) * (
+            (cell - h) / 2 + spill)
+        polygon = _shape_polygon(cls, cx, cy, w, h)
+        if hard:
+            angle = rng.uniform(-HARD_MAX_ROTATION, HARD_MAX_ROTATION)
+            rotation = np.array([[math.cos(angle), -math.sin(angle)],
+                                 [math.sin(angle), math.cos(angle)]])
+            polygon = (polygon - (cx, cy)) @ rotation.T + (cx, cy)
+        objects.append(_Object(cls + 1, polygon))
     return objects
 
 
@@ -148,14 +169,22 @@ def _pattern_mask(pattern: str, size: int) -> np.ndarray:
         dots=((x % 6 - 2.5)**2 + (y % 6 - 2.5)**2) < 3)[pattern]
 
 
-def _render(rng: np.random.Generator, objects: List[_Object],
-            size: int) -> np.ndarray:
+def _render(rng: np.random.Generator, objects: List[_Object], size: int,
+            hard: bool = False) -> Tuple[np.ndarray, List[np.ndarray]]:
+    """The image and each object's visible mask (later objects hide
+    earlier ones); ``hard``: hue ±5 and saturation, brightness jitter."""
     image = rng.normal(110, 20, size=(size, size, 3)).clip(0, 255)
     image = image.astype(np.uint8)
+    visible = []
     for obj in objects:
         cls = obj.category_id - 1
-        hue = HUES[cls // len(PATTERNS) % len(HUES)]
-        bright = cv2.cvtColor(np.uint8([[[hue, 230, 250]]]),
+        hue, saturation, value = HUES[cls // len(PATTERNS) % len(HUES)], 230, 250
+        if hard:
+            hue = (hue + int(rng.integers(-HARD_HUE_JITTER,
+                                          HARD_HUE_JITTER + 1))) % 180
+            saturation, value = (int(v) for v in rng.integers(
+                (170, 170), (256, 256)))
+        bright = cv2.cvtColor(np.uint8([[[hue, saturation, value]]]),
                               cv2.COLOR_HSV2BGR)[0, 0]
         mask = np.zeros((size, size), np.uint8)
         cv2.fillPoly(mask, [np.round(obj.polygon).astype(np.int32)], 1)
@@ -163,19 +192,39 @@ def _render(rng: np.random.Generator, objects: List[_Object],
         image[inside] = bright
         dark = inside & _pattern_mask(PATTERNS[cls % len(PATTERNS)], size)
         image[dark] = (bright * 0.35).astype(np.uint8)
-    return image
+        for earlier in visible:
+            earlier &= ~inside
+        visible.append(inside)
+    return image, visible
+
+
+def _visible_object(obj: _Object, visible: np.ndarray) -> _Object:
+    """``obj`` with the outline of its largest visible part (an occluded
+    object's annotation; the polygon of its drawn shape otherwise)."""
+    contours, _ = cv2.findContours(visible.astype(np.uint8),
+                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    largest = max(contours, key=cv2.contourArea)
+    if len(largest) < 3:  # a sliver: its pixels' box
+        ys, xs = np.nonzero(visible)
+        largest = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()],
+                            [xs.max(), ys.max()], [xs.min(), ys.max()]])
+    return _Object(obj.category_id, largest.reshape(-1, 2).astype(float))
 
 
 def _split(rng, root: Path, image_dir: str, image_classes: List[List[int]],
-           size: int, first_image_id: int, num_classes: int) -> dict:
+           size: int, first_image_id: int, num_classes: int,
+           hard: bool) -> dict:
     (root / image_dir).mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for index, classes in enumerate(image_classes):
         image_id = first_image_id + index
-        objects = _layout(rng, classes, size)
+        objects = _layout(rng, classes, size, hard)
+        image, visible = _render(rng, objects, size, hard)
+        if hard:
+            objects = [_visible_object(obj, mask)
+                       for obj, mask in zip(objects, visible)]
         file_name = f'{image_id:012d}.jpg'
-        cv2.imwrite(str(root / image_dir / file_name),
-                    _render(rng, objects, size))
+        cv2.imwrite(str(root / image_dir / file_name), image)
         present = {c + 1 for c in classes}
         absent = np.setdiff1d(np.arange(1, num_classes + 1),
                               sorted(present))
@@ -203,6 +252,9 @@ def _options(kwargs: dict) -> dict:
     if not 1 <= low <= high <= 9:
         raise ValueError(f'classes_per_image={options["classes_per_image"]}'
                          ': need 1 <= low <= high <= 9 (a 3 × 3 grid)')
+    if options['variation'] not in VARIATIONS:
+        raise ValueError(f'variation must be one of {VARIATIONS}, got '
+                         f'{options["variation"]!r}')
     if options['max_frequent_images'] <= COMMON_MAX:
         raise ValueError('max_frequent_images must exceed '
                          f'{COMMON_MAX}, LVIS\'s frequent threshold')
@@ -242,7 +294,8 @@ def generate_lvis_long_tail(root: str, seed: int = 0,
             class, default 250), ``classes_per_image`` ((low, high) distinct
             classes per image, at most 9; default (5, 8)),
             ``val_images_per_class`` (default 4), ``image_size`` (default
-            128).
+            128), ``variation`` ('none' or 'hard', see the module; default
+            'none').
 
     Returns:
         dict: Paths of the ``train`` and ``val`` annotation files.
@@ -253,9 +306,11 @@ def generate_lvis_long_tail(root: str, seed: int = 0,
     rng = np.random.default_rng(seed)
     counts, train_images, val_images = _plan(rng, options)
     out, size = Path(root), options['image_size']
-    train = _split(rng, out, 'train2017', train_images, size, 1, num_classes)
+    hard = options['variation'] == 'hard'
+    train = _split(rng, out, 'train2017', train_images, size, 1, num_classes,
+                   hard)
     val = _split(rng, out, 'val2017', val_images, size,
-                 len(train_images) + 1, num_classes)
+                 len(train_images) + 1, num_classes, hard)
     instance_count = np.bincount(
         [a['category_id'] - 1 for a in train['annotations']],
         minlength=num_classes)
@@ -269,7 +324,7 @@ def generate_lvis_long_tail(root: str, seed: int = 0,
         for i, name in enumerate(names)
     ]
     info = dict(description=f'apa_mmdet synthetic long-tailed LVIS v1, '
-                f'seed {seed}')
+                f'seed {seed}' + (', hard' if hard else ''))
     return {
         key: _write(root, f'lvis_v1_{key}.json',
                     dict(info=info, licenses=[], categories=categories,

@@ -6,15 +6,21 @@
 # for tools/analysis_tools/compare_heads.py (docs/long_tail_benchmark.md).
 # Its variants are the deltas beside it (*_synthetic-lvis-lt.py).
 # LT_DATA_SEED=S picks the set drawn with seed S (default 0), in
-# data/synthetic_lvis_lt_seedS/ unless DATA_ROOT says where.
+# data/synthetic_lvis_lt_seedS/, and LT_VARIATION=hard its hard variant
+# (generate_lvis_long_tail(..., variation='hard'): same classes per image,
+# objects that vary within a class), in data/synthetic_lvis_lt_hard[_seedS]/,
+# unless DATA_ROOT says where.
 _base_ = './mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 from apa_mmdet.datasets.synthetic_long_tail import (  # noqa: E402
     long_tail_class_names, long_tail_train_images)
 
 data_seed = int('{{$LT_DATA_SEED:0}}')
+data_variation = '{{$LT_VARIATION:none}}'
 data_root = '{{$DATA_ROOT:data/synthetic_lvis_lt/}}'.rstrip('/') + '/'
-if data_seed != 0 and data_root == 'data/synthetic_lvis_lt/':
-    data_root = f'data/synthetic_lvis_lt_seed{data_seed}/'
+if data_root == 'data/synthetic_lvis_lt/':  # the default: a folder per set
+    data_root = ('data/synthetic_lvis_lt' +
+                 ('_hard' if data_variation == 'hard' else '') +
+                 (f'_seed{data_seed}' if data_seed else '') + '/')
 num_classes = 200
 classes = long_tail_class_names(num_classes)
 # The official thresholds were set for LVIS v1's 99,388 annotated training
@@ -22,7 +28,8 @@ classes = long_tail_class_names(num_classes)
 # rare and common ones), RFS t = 1e-3 (classes in < 100 images oversampled).
 # The same image counts on this set's annotated training images (2,307 in
 # the set of seed 0):
-num_train_images = long_tail_train_images(data_seed)
+num_train_images = long_tail_train_images(data_seed,
+                                          variation=data_variation)
 tail_thr = 0.0011 * 99388 / num_train_images
 oversample_thr = 1e-3 * 99388 / num_train_images
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lvis import LVIS
+from pycocotools import mask as mask_utils
 from mmengine.config import Config
 
 from apa_mmdet.datasets.synthetic_long_tail import (generate_lvis_long_tail,
@@ -161,3 +162,39 @@ def test_dealing_keeps_every_count_exact_and_images_small(counts):
     assert all(len(set(image)) == len(image) <= 8 for image in images)
     dealt = collections.Counter(c for image in images for c in image)
     assert [dealt[c] for c in range(len(counts))] == counts
+
+
+def test_hard_variation_keeps_the_plan_and_annotates_visible_parts(
+        tmp_path):
+    """Same classes per image (counts, groups, thresholds), objects that
+    vary and overlap; each annotation is the part left visible, so the
+    objects of an image do not share pixels (up to their outlines)."""
+    options = dict(num_classes=40, max_frequent_images=120, image_size=64)
+    plain = json.loads(Path(generate_lvis_long_tail(
+        str(tmp_path / 'plain'), **options)['train']).read_text())
+    hard = json.loads(Path(generate_lvis_long_tail(
+        str(tmp_path / 'hard'), variation='hard', **options)['train'])
+        .read_text())
+    assert hard['categories'] == plain['categories']
+    assert [(a['image_id'], a['category_id']) for a in hard['annotations']
+            ] == [(a['image_id'], a['category_id'])
+                  for a in plain['annotations']]
+    assert long_tail_train_images(variation='hard', **options) == \
+        long_tail_train_images(**options) == len(hard['images'])
+    by_image = {}
+    for ann in hard['annotations']:
+        rle = mask_utils.frPyObjects(ann['segmentation'], 64, 64)
+        by_image.setdefault(ann['image_id'], []).append(
+            mask_utils.decode(mask_utils.merge(rle)).astype(bool))
+    shared = total = 0
+    for masks in by_image.values():
+        stack = np.stack(masks)
+        total += stack.sum()
+        shared += (stack.sum(0) > 1).sum()
+    assert shared < 0.05 * total
+    overlapping = sum(a['area'] < 0.5 * b['area'] for a, b in zip(
+        hard['annotations'], plain['annotations']))
+    assert overlapping > 0.05 * len(hard['annotations'])  # smaller, hidden
+    with pytest.raises(ValueError, match="variation must be one of .*'x'"):
+        generate_lvis_long_tail(str(tmp_path / 'x'), variation='x',
+                                **options)

@@ -95,6 +95,29 @@ def test_second_set_thresholds_come_from_its_own_image_count(monkeypatch):
         pytest.approx(1e-3 * 99388)
 
 
+def test_hard_variant_has_its_own_folder_records_and_same_thresholds(
+        monkeypatch):
+    base = Config.fromfile(CONFIG_ROOT / 'synthetic' / LT.format(''))
+    tool = runpy.run_path(str(TOOL), run_name='compare_heads')
+    monkeypatch.setenv('LT_VARIATION', 'hard')
+    config = CONFIG_ROOT / 'synthetic' / LT.format('sigmoid-cls_')
+    hard = Config.fromfile(config)
+    assert hard.data_root == 'data/synthetic_lvis_lt_hard/'
+    assert hard.model.roi_head.bbox_head.loss_cls.tail_thr == \
+        base.model.roi_head.bbox_head.loss_cls.tail_thr
+    assert tool['record_path']('r', str(config), hard, 1) == (
+        f'r/{config.stem}_data0-hard_seed1.json')
+    assert tool['record_path']('r', str(config), base, 1) == (
+        f'r/{config.stem}_data0_seed1.json')
+    monkeypatch.setenv('LT_DATA_SEED', '1')
+    assert Config.fromfile(config).data_root == \
+        'data/synthetic_lvis_lt_hard_seed1/'
+    monkeypatch.setenv('LT_VARIATION', 'harder')
+    with pytest.raises(ValueError, match="variation must be one of .*"
+                       "'harder'"):
+        Config.fromfile(config)
+
+
 def test_variant_labels_drop_the_shared_parts():
     tool = runpy.run_path(str(TOOL), run_name='compare_heads')
     stems = [LT.format(v)[:-3] for v in ('', 'sigmoid-cls_',

@@ -9,7 +9,8 @@ Usage::
 
     python tools/analysis_tools/compare_heads.py CONFIG [CONFIG ...]
         [--seeds 0 1] [--results DIR] [--work-dir DIR] [--data DATA_ROOT]
-        [--data-seed S] [--rerun | --kept-only] [--plot PNG]
+        [--data-seed S] [--data-variation hard] [--rerun | --kept-only]
+        [--plot PNG]
         [--apa-plot PNG] [--cfg-options KEY=VALUE ...]
     python tools/analysis_tools/compare_heads.py --update-doc FILE.md
     python tools/analysis_tools/compare_heads.py --check-doc FILE.md
@@ -22,8 +23,10 @@ IoU type and frequency group, per-category AP, each category's group, and
 for a learnable APA classifier its λ, κ per class at the end and per group
 over training), is what every table is computed from; a comparison cut
 short resumes from the records (``--rerun`` trains again, ``--kept-only``
-trains nothing). ``--data-seed S`` sets ``LT_DATA_SEED``, with which the
-long-tail configs pick their generated set.
+trains nothing). ``--data-seed S`` sets ``LT_DATA_SEED`` and
+``--data-variation hard`` ``LT_VARIATION``, with which the long-tail
+configs pick their generated set (records of the hard variant are named
+``…_data<D>-hard_seed<S>.json``).
 
 A Markdown file's blocks ``<!-- compare_heads ARGS -->`` … ``<!-- /compare_heads
 -->`` hold the tables of ``ARGS`` (the arguments above) from the kept
@@ -65,9 +68,18 @@ def load_config(config: str, cfg_options: Optional[dict]) -> Config:
     return cfg
 
 
+def data_variation(cfg: Config) -> str:
+    """The long-tail set's variation ('none' for other configs)."""
+    return cfg.get('data_variation') or 'none'
+
+
 def record_path(results: str, config: str, cfg: Config, seed: int) -> str:
-    return osp.join(results, f'{config_stem(config)}_data'
-                    f'{cfg.get("data_seed", 0)}_seed{seed}.json')
+    """<config>_data<D>[-<variation>]_seed<S>.json in ``results``."""
+    variation = data_variation(cfg)
+    data = f'{cfg.get("data_seed", 0)}' + (
+        '' if variation == 'none' else f'-{variation}')
+    return osp.join(results,
+                    f'{config_stem(config)}_data{data}_seed{seed}.json')
 
 
 def run_config(cfg: Config, seed: int, work_dir: str) -> Config:
@@ -229,6 +241,9 @@ def parse_args(argv=None):
     parser.add_argument('--data-seed', type=int,
                         help='the generated set of the long-tail configs '
                         '(sets LT_DATA_SEED)')
+    parser.add_argument('--data-variation', choices=('none', 'hard'),
+                        help="the long-tail set's variation (sets "
+                        'LT_VARIATION)')
     runs = parser.add_mutually_exclusive_group()
     runs.add_argument('--rerun', action='store_true',
                       help='train again runs that have records')
@@ -267,6 +282,8 @@ def _set_environment(args) -> None:
         os.environ['DATA_ROOT'] = osp.join(args.data, '')
     if args.data_seed is not None:
         os.environ['LT_DATA_SEED'] = str(args.data_seed)
+    if args.data_variation is not None:
+        os.environ['LT_VARIATION'] = args.data_variation
 
 
 def compare(args) -> int:
@@ -296,7 +313,8 @@ def compare(args) -> int:
             args.apa_log_interval)
         record = dict(
             config=osp.relpath(osp.abspath(config), ROOT), seed=seed,
-            data_seed=cfg.get('data_seed', 0), commit=commit,
+            data_seed=cfg.get('data_seed', 0),
+            data_variation=data_variation(cfg), commit=commit,
             wall_time_s=round(time.time() - start, 1),
             threads=torch.get_num_threads(), **results)
         with open(path, 'w') as f:
