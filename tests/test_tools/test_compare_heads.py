@@ -5,11 +5,13 @@ of three of them on the generated long-tailed set keeps one record per run
 (unrounded metrics, per-category AP, APA's λ, κ), reports from the records,
 resumes, and writes and checks a document's tables."""
 import json
+import os
 import re
 import runpy
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -181,8 +183,10 @@ def run_in_process(capsys, argv):
     once as a subprocess above; the later calls only read records):
     (exit code, stdout, stderr)."""
     capsys.readouterr()
-    code = runpy.run_path(str(TOOL), run_name='compare_heads_tool')['main'](
-        list(argv))
+    with mock.patch.dict(os.environ):  # --data sets DATA_ROOT: restored
+        code = runpy.run_path(str(TOOL),
+                              run_name='compare_heads_tool')['main'](
+                                  list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
