@@ -43,16 +43,13 @@ def main():
 
     from apa_mmdet.deployment import (DetectorFeatures, check_input,
                                       export_onnx, image_dynamic_shapes,
-                                      verify)
+                                      onnx_session, verify)
     from apa_mmdet.utils import build_model_without_file_reads
 
     torch.manual_seed(0)
     shape = tuple(int(v) for v in args.shape.split('x'))
     x = torch.randn(shape)
     threads = torch.get_num_threads()
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
     eager, sessions, errors, export_s = {}, {}, {}, {}
     for name, config in MODELS_BY_NAME.items():
         detector = revert_sync_batchnorm(
@@ -62,8 +59,7 @@ def main():
         start = time.perf_counter()
         export_onnx(module, x, path, (image_dynamic_shapes(*shape[2:]), ))
         export_s[name] = time.perf_counter() - start
-        sessions[name] = onnxruntime.InferenceSession(
-            path, options, providers=['CPUExecutionProvider'])
+        sessions[name] = onnx_session(path, threads)
         errors[name] = verify(path, module, check_input('features', x))
         eager[name] = module
     feed = x.numpy()

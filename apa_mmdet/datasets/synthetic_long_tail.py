@@ -125,9 +125,9 @@ def _layout(rng: np.random.Generator, classes: List[int],
     ``hard``, 35-95 %, rotated within ±20° and shifted by up to a quarter
     cell beyond it (neighbours may overlap)."""
     cell = size / 3
+    low, spill = (0.35, 0.25 * cell) if hard else (0.6, 0.)
     objects = []
     for cls, slot in zip(classes, rng.permutation(9)):
-        low, spill = (0.35, 0.25 * cell) if hard else (0.6, 0.)
         w, h = rng.uniform(low, 0.95, 2) * cell
         cx = (slot % 3 + 0.5) * cell + rng.uniform(-1, 1) * (
             (cell - w) / 2 + spill)

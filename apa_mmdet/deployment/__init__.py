@@ -3,10 +3,12 @@
 their check in onnxruntime."""
 from .onnx_export import (PARTS, BBoxScores, DetectorFeatures, check_input,
                           export_onnx, exportable_part, image_dynamic_shapes,
-                          run_onnx, verify, worst_relative_error)
+                          onnx_session, run_onnx, verify,
+                          worst_relative_error)
 
 __all__ = [
     'PARTS', 'BBoxScores', 'DetectorFeatures', 'check_input', 'export_onnx',
-    'exportable_part', 'image_dynamic_shapes', 'run_onnx', 'verify',
+    'exportable_part', 'image_dynamic_shapes', 'onnx_session', 'run_onnx',
+    'verify',
     'worst_relative_error'
 ]

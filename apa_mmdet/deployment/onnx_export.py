@@ -185,14 +185,21 @@ def export_onnx(module: nn.Module, example: Tensor, path: str,
     return path
 
 
-def run_onnx(path: str, inputs: Tensor, threads: int = 0) -> list:
-    """The outputs of the ONNX file ``path`` in onnxruntime (CPU; threads
-    0: onnxruntime's choice) on ``inputs``, as NumPy arrays."""
+def onnx_session(path: str, threads: int = 0):
+    """An onnxruntime CPU session of the ONNX file ``path`` (``threads``
+    within an operator; 0: onnxruntime's choice)."""
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
         str(path), options, providers=['CPUExecutionProvider'])
+
+
+def run_onnx(path: str, inputs: Tensor) -> list:
+    """The outputs of the ONNX file ``path`` in onnxruntime (CPU) on
+    ``inputs``, as NumPy arrays."""
+    session = onnx_session(path)
     return session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
 
 

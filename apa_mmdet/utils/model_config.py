@@ -33,8 +33,6 @@ def build_model_without_file_reads(config: str,
     merged, as ``--cfg-options`` does), built from
     :func:`without_file_reads` (weights as initialised, not loaded)."""
     from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    register_all_modules()
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

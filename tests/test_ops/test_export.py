@@ -47,6 +47,21 @@ def onnx_run(model, inputs, path, dynamic_shapes=None):
     return graph, session
 
 
+def narrow_apa_backbone(type='APASEResNet', **options):
+    """A narrow APA backbone of depth 50 in the official layout (AGLU
+    sites, fused SE ends, LayerNorm + APA gate), seeded, in eval mode."""
+    torch.manual_seed(0)
+    cfg = dict(
+        type=type, depth=50, base_channels=4, stem_channels=4,
+        act_cfg=dict(type='AGLU'), se_cfg=dict(
+            ratio=4, norm_cfg=dict(type='LN'), dropout=0.1,
+            act_cfg=(dict(type='ReLU'), dict(type='APA'))),
+        init_cfg=None, zero_init_residual=False)
+    backbone = MODELS.build({**cfg, **options})
+    backbone.eval()  # mmdet's ResNet.train returns None: not chained
+    return backbone
+
+
 LAYERS = [
     (APA, 1, lambda: Z.view(1, 1, -1).expand(2, 4, -1).reshape(2, 4, 2062)),
     (AGLU, 1, lambda: Z.view(1, 1, -1).expand(2, 4, -1).reshape(2, 4, 2062)),
@@ -116,14 +131,7 @@ def test_cuda_export_steps_the_triton_kernel_aside(cls, dim, make):
 def test_cuda_backbone_export_equals_eager():
     """The narrow APA SE-ResNet-50 exported on a GPU (dynamic batch and
     size) equals the eager backbone, whose sites run the Triton kernels."""
-    torch.manual_seed(0)
-    backbone = MODELS.build(dict(
-        type='APASEResNet', depth=50, base_channels=4, stem_channels=4,
-        act_cfg=dict(type='AGLU'), se_cfg=dict(
-            ratio=4, norm_cfg=dict(type='LN'), dropout=0.1,
-            act_cfg=(dict(type='ReLU'), dict(type='APA'))),
-        init_cfg=None, zero_init_residual=False)).cuda()
-    backbone.eval()
+    backbone = narrow_apa_backbone().cuda()
     x = torch.randn(2, 3, 64, 96, device='cuda')  # a batch of 1 specialises
     dims = {0: torch.export.Dim('batch', max=8),
             2: 32 * torch.export.Dim('h', min=1, max=32),
@@ -165,15 +173,9 @@ def test_apa_se_resnext_exports_with_dynamic_batch_and_size(tmp_path):
     journey, tests/test_tools/test_export_onnx.py) through ONNX: standard
     operators, every level equal in onnxruntime on another batch and
     size."""
-    torch.manual_seed(0)
-    backbone = MODELS.build(dict(
-        type='APASEResNeXt', depth=50, groups=2, base_width=2,
-        base_channels=4, stem_channels=4,
-        act_cfg=dict(type='AGLU', num_parameters='channels'), se_cfg=dict(
-            ratio=4, norm_cfg=dict(type='LN'), dropout=0.1,
-            act_cfg=(dict(type='ReLU'), dict(type='APA'))),
-        init_cfg=None, zero_init_residual=False))
-    backbone.eval()
+    backbone = narrow_apa_backbone(
+        'APASEResNeXt', groups=2, base_width=2,
+        act_cfg=dict(type='AGLU', num_parameters='channels'))
     x = torch.randn(2, 3, 64, 64)
     dims = {0: torch.export.Dim('batch', max=8),
             2: 32 * torch.export.Dim('h', min=1, max=32),

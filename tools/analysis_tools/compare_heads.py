@@ -10,8 +10,7 @@ Usage::
     python tools/analysis_tools/compare_heads.py CONFIG [CONFIG ...]
         [--seeds 0 1] [--results DIR] [--work-dir DIR] [--data DATA_ROOT]
         [--data-seed S] [--data-variation hard] [--rerun | --kept-only]
-        [--plot PNG]
-        [--apa-plot PNG] [--cfg-options KEY=VALUE ...]
+        [--plot PNG] [--apa-plot PNG] [--cfg-options KEY=VALUE ...]
     python tools/analysis_tools/compare_heads.py --update-doc FILE.md
     python tools/analysis_tools/compare_heads.py --check-doc FILE.md
 
@@ -51,6 +50,7 @@ from mmengine.config import Config, DictAction
 from apa_mmdet.analysis.comparison import (differences_table, summary_table,
                                            variant_labels)
 from apa_mmdet.analysis.comparison_plots import plot, plot_apa_history
+from apa_mmdet.datasets.synthetic_long_tail import VARIATIONS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BLOCK = re.compile(r'(<!-- compare_heads (?P<args>[^\n]*?) -->\n)(?P<body>'
@@ -241,7 +241,7 @@ def parse_args(argv=None):
     parser.add_argument('--data-seed', type=int,
                         help='the generated set of the long-tail configs '
                         '(sets LT_DATA_SEED)')
-    parser.add_argument('--data-variation', choices=('none', 'hard'),
+    parser.add_argument('--data-variation', choices=VARIATIONS,
                         help="the long-tail set's variation (sets "
                         'LT_VARIATION)')
     runs = parser.add_mutually_exclusive_group()
