@@ -46,27 +46,29 @@ def summarise(runs: Sequence[dict]) -> Dict[Tuple[str, str], dict]:
     return summary
 
 
-def paired_seeds(reference: Sequence[dict],
-                 variant: Sequence[dict]) -> List[Tuple[dict, dict]]:
-    """(reference run, variant run) of each seed both have, by seed."""
-    by_seed = {run['seed']: run for run in reference}
-    return [(by_seed[run['seed']], run)
-            for run in sorted(variant, key=lambda r: r['seed'])
-            if run['seed'] in by_seed]
-
-
-def group_differences(pairs: Sequence[Tuple[dict, dict]], iou_type: str,
-                      group: Optional[str]) -> np.ndarray:
-    """(K,) per category of ``group`` ('r', 'c', 'f'; None: all):
-    AP(variant) - AP(reference), each the mean over the paired seeds;
-    categories that lack an AP in any run (no ground truth) are left out.
-    Their mean is the mean over the seeds of the group's AP difference."""
-    frequency = pairs[0][0]['category_frequency']
+def contrast(terms: Sequence[Tuple[int, Sequence[dict]]], iou_type: str,
+             metric: str) -> Tuple[Dict[int, float], np.ndarray]:
+    """A signed sum of variants, Σ w · ``metric``(variant) over ``terms``
+    ((w, runs) pairs, e.g. (+1, variant), (-1, reference)), on the seeds
+    that every variant has: ({seed: value}, (K,) the same sum per category
+    of ``metric``'s group (AP: all) averaged over those seeds). Categories
+    without an AP in some run (no ground truth) are left out; the mean of
+    the (K,) values is the mean over the seeds of the metric's sum."""
+    by_seed = [{run['seed']: run for run in runs} for _, runs in terms]
+    seeds = sorted(set.intersection(*(set(runs) for runs in by_seed)))
+    weights = [weight for weight, _ in terms]
+    per_seed = {seed: sum(w * runs[seed]['metrics'][iou_type][metric]
+                          for w, runs in zip(weights, by_seed))
+                for seed in seeds}
+    if not seeds:
+        return per_seed, np.zeros(0)
+    group = metric[-1] if metric in ('APr', 'APc', 'APf') else None
+    frequency = by_seed[0][seeds[0]]['category_frequency']
     ids = [cat for cat, g in frequency.items() if group in (None, g)]
-    diffs = np.array([[run['category_ap'][iou_type][cat] -
-                       ref['category_ap'][iou_type][cat] for cat in ids]
-                      for ref, run in pairs], dtype=float)
-    return diffs[:, ~np.isnan(diffs).any(0)].mean(0)
+    values = np.array([[sum(w * runs[seed]['category_ap'][iou_type][cat]
+                            for w, runs in zip(weights, by_seed))
+                        for cat in ids] for seed in seeds], dtype=float)
+    return per_seed, values[:, ~np.isnan(values).any(0)].mean(0)
 
 
 def bootstrap_interval(values: np.ndarray, samples: int = 10000,
@@ -111,7 +113,6 @@ def differences_table(runs_by_variant: Dict[str, List[dict]],
     APc or APf) per IoU type: the difference per paired seed, their mean,
     and the 95 % bootstrap interval of that mean over the metric's
     categories (all, or the frequency group's), resampled."""
-    group = metric[-1] if metric in ('APr', 'APc', 'APf') else None
     (reference_name, reference), *others = runs_by_variant.items()
     iou_types = [i for i, m in metric_keys(
         [r for runs in runs_by_variant.values() for r in runs]) if
@@ -122,17 +123,57 @@ def differences_table(runs_by_variant: Dict[str, List[dict]],
                    f'Δ {iou} {metric} [95 % interval]']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for name, runs in others:
-        pairs = paired_seeds(reference, runs)
-        if not pairs:
-            continue
         cells = [name]
         for iou in iou_types:
-            per_seed = [run['metrics'][iou][metric] -
-                        ref['metrics'][iou][metric] for ref, run in pairs]
-            cells.append(', '.join(f'{d:+.3f} (seed {run["seed"]})'
-                                   for d, (_, run) in zip(per_seed, pairs)))
-            diffs = group_differences(pairs, iou, group)
-            low, high = bootstrap_interval(diffs, samples)
-            cells.append(f'{diffs.mean():+.3f} [{low:+.3f}, {high:+.3f}]')
-        lines.append('| ' + ' | '.join(cells) + ' |')
+            per_seed, diffs = contrast([(1, runs), (-1, reference)], iou,
+                                       metric)
+            if not per_seed:
+                break
+            cells.append(', '.join(f'{d:+.3f} (seed {seed})'
+                                   for seed, d in per_seed.items()))
+            cells.append(_interval_cell(diffs, samples))
+        else:
+            lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def _interval_cell(values: np.ndarray, samples: int) -> str:
+    low, high = bootstrap_interval(values, samples)
+    return f'{values.mean():+.3f} [{low:+.3f}, {high:+.3f}]'
+
+
+def factorial_table(runs_by_cell: Dict[Tuple[str, str], List[dict]],
+                    rows: Sequence[str], columns: Sequence[str],
+                    metric: str = 'APr', samples: int = 10000) -> str:
+    """Markdown, one table per IoU type: a 2 × 2 experiment on ``metric``.
+    ``runs_by_cell[row, column]`` are the runs of each combination of the
+    two levels of ``rows`` (r0, r1) and ``columns`` (c0, c1). Cells: mean
+    ± sd over seeds; margins: each factor's effect at each level of the
+    other (second level − first); corner: their interaction
+    (r1c1 − r1c0) − (r0c1 − r0c0). Effects are paired per seed and given
+    as their mean, 95 % bootstrap interval over the group's categories and
+    per-seed values."""
+    (r0, r1), (c0, c1) = rows, columns
+    runs = [r for cell in runs_by_cell.values() for r in cell]
+    lines = []
+    for iou in [i for i, m in metric_keys(runs) if m == metric]:
+
+        def effect(*terms):
+            per_seed, values = contrast(
+                [(w, runs_by_cell[cell]) for w, cell in terms], iou, metric)
+            return (_interval_cell(values, samples) + ' (' + ', '.join(
+                f'{v:+.3f}' for v in per_seed.values()) + ')')
+
+        lines += [f'| {iou} {metric} | {c0} | {c1} | {c1} − {c0} |',
+                  '|---|---|---|---|']
+        for row in rows:
+            cells = [summarise(runs_by_cell[row, c])[iou, metric]
+                     for c in columns]
+            lines.append(f'| {row} | ' + ' | '.join(
+                _cell(c, len(c['values'])) for c in cells) + ' | ' +
+                effect((1, (row, c1)), (-1, (row, c0))) + ' |')
+        lines.append(f'| {r1} − {r0} | ' + ' | '.join(
+            effect((1, (r1, c)), (-1, (r0, c))) for c in columns) + ' | ' +
+            effect((1, (r1, c1)), (-1, (r1, c0)), (-1, (r0, c1)),
+                   (1, (r0, c0))) + ' |\n')
+    return '\n'.join(lines)

@@ -104,9 +104,16 @@ def test_det_inferencer_draws_the_data_sets_class_names(
             'meta.dataset_meta') in report
     assert safe_load(str(dst))['meta']['dataset_meta']['classes'] == classes
 
-    # the recipe with a CPU-sized test scale (its model and meta as is)
+    # the recipe with a CPU-sized test (its model and meta as is): a small
+    # scale, one proposal in a single NMS call (an untrained head scores
+    # thousands of classes above the threshold; mmcv's NMS would loop over
+    # them one class at a time) and 5 detections for the mask head
     cfg = Config.fromfile(recipe)
     cfg.test_dataloader.dataset.pipeline[1].scale = (320, 320)
+    cfg.model.test_cfg.rpn.max_per_img = 1
+    cfg.model.test_cfg.rcnn.update(
+        max_per_img=5, nms=dict(cfg.model.test_cfg.rcnn.nms,
+                                split_thr=len(classes) + 1))
     inferencer = DetInferencer(model=cfg, weights=str(dst), device='cpu',
                                show_progress=False)
     assert inferencer.model.dataset_meta['classes'] == classes

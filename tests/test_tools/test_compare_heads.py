@@ -18,9 +18,8 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from apa_mmdet.analysis.comparison import (differences_table,
-                                           group_differences, paired_seeds,
-                                           summary_table)
+from apa_mmdet.analysis.comparison import (contrast, differences_table,
+                                           factorial_table, summary_table)
 from apa_mmdet.datasets.synthetic_long_tail import generate_lvis_long_tail
 from tests.helpers.configs import CONFIG_ROOT
 
@@ -142,22 +141,55 @@ def fake_run(seed, shift, rare_ap):
 def test_paired_differences_and_interval_follow_the_records():
     reference = [fake_run(0, 0., (0.2, 0.4)), fake_run(1, 0., (0.3, 0.3))]
     variant = [fake_run(1, .1, (0.5, 0.5)), fake_run(0, .1, (0.4, 0.6))]
-    pairs = paired_seeds(reference, variant)
-    assert [(r['seed'], v['seed']) for r, v in pairs] == [(0, 0), (1, 1)]
-    diffs = group_differences(pairs, 'bbox', 'r')
+    per_seed, diffs = contrast([(1, variant), (-1, reference)], 'bbox',
+                               'APr')
+    assert per_seed == pytest.approx({0: 0.2, 1: 0.2})  # paired by seed
     np.testing.assert_allclose(diffs, [0.2, 0.2])
     # its mean is the mean over seeds of the APr difference
-    assert diffs.mean() == pytest.approx(np.mean(
-        [v['metrics']['bbox']['APr'] - r['metrics']['bbox']['APr']
-         for r, v in pairs]))
+    assert diffs.mean() == pytest.approx(np.mean(list(per_seed.values())))
     table = differences_table(dict(ref=reference, var=variant), 'APr')
     # every category moved by 0.2: a zero-width interval
     assert '| var | +0.200 (seed 0), +0.200 (seed 1) | +0.200 [+0.200, ' \
         '+0.200] |' in table
-    assert group_differences(pairs, 'bbox', None).size == 3  # NaN left out
+    assert contrast([(1, variant), (-1, reference)], 'bbox',
+                    'AP')[1].size == 3  # the category without AP left out
+    assert contrast([(1, variant[1:]), (-1, reference[1:])], 'bbox',
+                    'APr')[0] == {}  # no seed in common
     summary = summary_table(dict(ref=reference, var=variant[:1]), [0, 1])
     assert '| var (1 of 2 seeds) | ' in summary
     assert '| ref | 0.367 ± 0.000 | 0.300 ± 0.000 | 0.500 ± 0.000 |' in summary
+
+
+def test_factorial_table_gives_margins_and_interaction_per_seed():
+    """A 2 × 2 whose rare categories move by known amounts: the column
+    factor +0.1, the row factor +0.3, +0.05 more where both are second."""
+    def cell(shift):
+        return [fake_run(0, 0., (0.2 + shift, 0.4 + shift)),
+                fake_run(1, 0., (0.3 + shift, 0.1 + shift))]
+
+    cells = {('g', 'kept'): cell(0.), ('g', 'off'): cell(.1),
+             ('s', 'kept'): cell(.3), ('s', 'off'): cell(.45)}
+    table = factorial_table(cells, ('g', 's'), ('kept', 'off'), 'APr')
+    assert table.startswith('| bbox APr | kept | off | off − kept |')
+    assert '| g | 0.250 ± 0.071 | 0.350 ± 0.071 | +0.100 [+0.100, ' \
+        '+0.100] (+0.100, +0.100) |' in table
+    assert '| s | 0.550 ± 0.071 | 0.700 ± 0.071 | +0.150 [+0.150, ' \
+        '+0.150] (+0.150, +0.150) |' in table
+    assert '| s − g | +0.300 [+0.300, +0.300] (+0.300, +0.300) | +0.350 ' \
+        '[+0.350, +0.350] (+0.350, +0.350) | +0.050 [+0.050, +0.050] ' \
+        '(+0.050, +0.050) |' in table
+
+
+def test_grid_needs_four_configs_and_two_levels_each(capsys):
+    tool = runpy.run_path(str(TOOL), run_name='compare_heads')
+    with pytest.raises(SystemExit):
+        tool['parse_args'](['a.py', 'b.py', '--grid', 'g,s', 'kept,off'])
+    assert "--grid R0,R1 C0,C1 takes two levels per factor and four " \
+        "CONFIGs, got (('g', 's'), ('kept', 'off')) and 2 CONFIGs" in \
+        capsys.readouterr().err
+    args = tool['parse_args'](['a.py', 'b.py', 'c.py', 'd.py', '--grid',
+                               'g,s', 'kept,off'])
+    assert args.grid == (('g', 's'), ('kept', 'off'))
 
 
 def test_bootstrap_interval_covers_the_mean_and_repeats():

@@ -10,7 +10,8 @@ Usage::
     python tools/analysis_tools/compare_heads.py CONFIG [CONFIG ...]
         [--seeds 0 1] [--results DIR] [--work-dir DIR] [--data DATA_ROOT]
         [--data-seed S] [--data-variation hard] [--rerun | --kept-only]
-        [--plot PNG] [--apa-plot PNG] [--cfg-options KEY=VALUE ...]
+        [--plot PNG] [--apa-plot PNG] [--grid R0,R1 C0,C1]
+        [--cfg-options KEY=VALUE ...]
     python tools/analysis_tools/compare_heads.py --update-doc FILE.md
     python tools/analysis_tools/compare_heads.py --check-doc FILE.md
 
@@ -25,7 +26,10 @@ short resumes from the records (``--rerun`` trains again, ``--kept-only``
 trains nothing). ``--data-seed S`` sets ``LT_DATA_SEED`` and
 ``--data-variation hard`` ``LT_VARIATION``, with which the long-tail
 configs pick their generated set (records of the hard variant are named
-``…_data<D>-hard_seed<S>.json``).
+``…_data<D>-hard_seed<S>.json``). Four configs of a 2 × 2 experiment, in
+the order R0C0 R0C1 R1C0 R1C1, with ``--grid R0,R1 C0,C1`` (the two
+factors' level names) add the 2 × 2 tables: each factor's effect at each
+level of the other and their interaction, paired per seed.
 
 A Markdown file's blocks ``<!-- compare_heads ARGS -->`` … ``<!-- /compare_heads
 -->`` hold the tables of ``ARGS`` (the arguments above) from the kept
@@ -47,7 +51,8 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config, DictAction
 
-from apa_mmdet.analysis.comparison import (differences_table, summary_table,
+from apa_mmdet.analysis.comparison import (differences_table,
+                                           factorial_table, summary_table,
                                            variant_labels)
 from apa_mmdet.analysis.comparison_plots import plot, plot_apa_history
 from apa_mmdet.datasets.synthetic_long_tail import VARIATIONS
@@ -209,21 +214,38 @@ def kept_runs(args) -> Dict[str, List[dict]]:
     return {label: r for label, r in runs.items() if r}
 
 
-def report(runs: Dict[str, List[dict]], seeds: List[int]) -> str:
+def report(runs: Dict[str, List[dict]], seeds: List[int],
+           grid: Optional[tuple] = None) -> str:
     """The summary table and, with two variants or more, the differences
-    against the first on AP and APr."""
+    against the first on APr and AP, or with ``grid`` (rows, columns) and
+    runs of all four variants (in the configs' order, row by row) the 2 × 2
+    tables on APr and AP."""
     text = summary_table(runs, seeds)
-    if len(runs) > 1:
-        for metric in ('APr', 'AP'):
+    factorial = bool(grid) and len(runs) == 4
+    for metric in ('APr', 'AP') if len(runs) > 1 else ():
+        if factorial:
+            rows, columns = grid
+            cells = dict(zip([(r, c) for r in rows for c in columns],
+                             runs.values()))
+            text += '\n' + factorial_table(cells, rows, columns, metric)
+        else:
             text += '\n' + differences_table(runs, metric)
     spread = ('mean ± sample standard deviation over seeds '
               f'{", ".join(map(str, seeds))}' if len(seeds) > 1 else
               f'seed {seeds[0]}')
+    if len(runs) == 1:
+        return text + f'\n{spread}.\n'
+    if factorial:
+        return text + (
+            f'\n{spread}; effects: the second level − the first on the same '
+            'seed and data, their mean, its 95 % bootstrap interval over the '
+            "group's categories (10,000 resamples) and (per seed); "
+            'interaction: the columns\' effect in the second row − in the '
+            'first.\n')
     return text + (
         f'\n{spread}; Δ: variant − {next(iter(runs))} on the same seed and '
         'data, per seed, then their mean and its 95 % bootstrap interval '
-        "over the group's categories (10,000 resamples).\n"
-        if len(runs) > 1 else f'\n{spread}.\n')
+        "over the group's categories (10,000 resamples).\n")
 
 
 def parse_args(argv=None):
@@ -258,6 +280,9 @@ def parse_args(argv=None):
     parser.add_argument('--apa-log-interval', type=int, default=100,
                         help="iterations between two records of a learnable "
                         "APA classifier's λ, κ")
+    parser.add_argument('--grid', nargs=2, metavar=('R0,R1', 'C0,C1'),
+                        help='the four CONFIGs are a 2 × 2 experiment, row '
+                        'by row: the two levels of each factor')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         metavar='KEY=VALUE',
                         help='override settings of every run')
@@ -272,6 +297,13 @@ def parse_args(argv=None):
     if not args.configs and not (args.update_doc or args.check_doc):
         parser.error('give the CONFIGs to compare (or --update-doc / '
                      '--check-doc FILE)')
+    if args.grid:
+        args.grid = tuple(tuple(levels.split(',')) for levels in args.grid)
+        if len(args.configs) != 4 or any(len(levels) != 2
+                                         for levels in args.grid):
+            parser.error('--grid R0,R1 C0,C1 takes two levels per factor '
+                         f'and four CONFIGs, got {args.grid} and '
+                         f'{len(args.configs)} CONFIGs')
     args.results = args.results or args.work_dir
     args.plot = args.plot or osp.join(args.work_dir, 'compare_heads.png')
     return args
@@ -323,7 +355,7 @@ def compare(args) -> int:
     if not runs:
         sys.stderr.write(f'compare_heads: no records in {args.results}\n')
         return 1
-    text = report(runs, args.seeds)
+    text = report(runs, args.seeds, args.grid)
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'compare_heads.md'), 'w') as f:
         f.write(text)
@@ -347,7 +379,7 @@ def block_report(arguments: str, write_plot: bool) -> str:
         plot(runs, args.plot)
     if write_plot and args.apa_plot:
         plot_apa_history(runs, args.apa_plot)
-    return report(runs, args.seeds)
+    return report(runs, args.seeds, args.grid)
 
 
 def update_doc(path: str, check: bool) -> int:
