@@ -120,10 +120,23 @@ def launch(launcher, config, work_dir, *train_args):
                                         p.stdout.read(), '') for p in procs]
 
 
+@pytest.fixture(scope='module')
+def pytorch_run(config, tmp_path_factory):
+    """One 2-process training through the pytorch launcher, shared by the
+    tests that read it: (the processes' results, the work dir)."""
+    work_dir = tmp_path_factory.mktemp('pytorch')
+    return launch('pytorch', config, work_dir), work_dir
+
+
 @pytest.mark.parametrize('launcher', ['pytorch', 'slurm'])
-def test_two_cpu_processes_train_in_lockstep(launcher, config, tmp_path):
-    work_dir = tmp_path / launcher
-    for result in launch(launcher, config, work_dir):
+def test_two_cpu_processes_train_in_lockstep(launcher, config, tmp_path,
+                                             request):
+    if launcher == 'pytorch':
+        results, work_dir = request.getfixturevalue('pytorch_run')
+    else:
+        work_dir = tmp_path / launcher
+        results = launch(launcher, config, work_dir)
+    for result in results:
         assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     ranks = [torch.load(work_dir / f'rank{r}.pth') for r in range(2)]
     assert [r['world_size'] for r in ranks] == [2, 2]
@@ -171,9 +184,10 @@ def test_ranks_draw_their_own_numbers_and_resume_exactly(config, tmp_path):
                                                                      key)
 
 
-def test_distributed_test_collects_every_image(config, tmp_path):
-    work_dir = tmp_path / 'train'
-    for result in launch('pytorch', config, work_dir):
+def test_distributed_test_collects_every_image(config, pytorch_run,
+                                               tmp_path):
+    results, work_dir = pytorch_run
+    for result in results:
         assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
                PORT=str(free_port()),
