@@ -177,3 +177,37 @@ def factorial_table(runs_by_cell: Dict[Tuple[str, str], List[dict]],
             effect((1, (r1, c1)), (-1, (r1, c0)), (-1, (r0, c1)),
                    (1, (r0, c0))) + ' |\n')
     return '\n'.join(lines)
+
+
+def report(runs: Dict[str, List[dict]], seeds: List[int],
+           grid: Optional[tuple] = None) -> str:
+    """The summary table and, with two variants or more, the differences
+    against the first on APr and AP, or with ``grid`` (rows, columns) and
+    runs of all four variants (in the configs' order, row by row) the 2 × 2
+    tables on APr and AP."""
+    text = summary_table(runs, seeds)
+    factorial = bool(grid) and len(runs) == 4
+    for metric in ('APr', 'AP') if len(runs) > 1 else ():
+        if factorial:
+            rows, columns = grid
+            cells = dict(zip([(r, c) for r in rows for c in columns],
+                             runs.values()))
+            text += '\n' + factorial_table(cells, rows, columns, metric)
+        else:
+            text += '\n' + differences_table(runs, metric)
+    spread = ('mean ± sample standard deviation over seeds '
+              f'{", ".join(map(str, seeds))}' if len(seeds) > 1 else
+              f'seed {seeds[0]}')
+    if len(runs) == 1:
+        return text + f'\n{spread}.\n'
+    if factorial:
+        return text + (
+            f'\n{spread}; effects: the second level − the first on the same '
+            'seed and data, their mean, its 95 % bootstrap interval over the '
+            "group's categories (10,000 resamples) and (per seed); "
+            'interaction: the columns\' effect in the second row − in the '
+            'first.\n')
+    return text + (
+        f'\n{spread}; Δ: variant − {next(iter(runs))} on the same seed and '
+        'data, per seed, then their mean and its 95 % bootstrap interval '
+        "over the group's categories (10,000 resamples).\n")

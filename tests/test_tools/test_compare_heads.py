@@ -19,7 +19,8 @@ from mmengine.config import Config
 from PIL import Image
 
 from apa_mmdet.analysis.comparison import (contrast, differences_table,
-                                           factorial_table, summary_table)
+                                           factorial_table, summary_table,
+                                           variant_labels)
 from apa_mmdet.datasets.synthetic_long_tail import generate_lvis_long_tail
 from tests.helpers.configs import CONFIG_ROOT
 
@@ -120,11 +121,10 @@ def test_hard_variant_has_its_own_folder_records_and_same_thresholds(
 
 
 def test_variant_labels_drop_the_shared_parts():
-    tool = runpy.run_path(str(TOOL), run_name='compare_heads')
     stems = [LT.format(v)[:-3] for v in ('', 'sigmoid-cls_',
                                          'sigmoid-cls_no-drop_')]
-    assert tool['variant_labels'](stems) == ['base', 'sigmoid-cls',
-                                             'sigmoid-cls_no-drop']
+    assert variant_labels(stems) == ['base', 'sigmoid-cls',
+                                     'sigmoid-cls_no-drop']
 
 
 def fake_run(seed, shift, rare_ap):

@@ -37,8 +37,6 @@ records: ``--update-doc`` writes them (and the plots the blocks name),
 ``--check-doc`` fails where a block differs from its records.
 """
 import argparse
-import copy
-import gc
 import json
 import os
 import os.path as osp
@@ -47,57 +45,19 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
-from apa_mmdet.analysis.comparison import (differences_table,
-                                           factorial_table, summary_table,
-                                           variant_labels)
+from apa_mmdet.analysis.comparison import report
 from apa_mmdet.analysis.comparison_plots import plot, plot_apa_history
+from apa_mmdet.analysis.comparison_runs import (data_variation, kept_records,
+                                                load_config, record_path,
+                                                run_config, train_and_test)
 from apa_mmdet.datasets.synthetic_long_tail import VARIATIONS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BLOCK = re.compile(r'(<!-- compare_heads (?P<args>[^\n]*?) -->\n)(?P<body>'
                    r'.*?)(<!-- /compare_heads -->)', re.S)
-
-
-def config_stem(config: str) -> str:
-    return osp.splitext(osp.basename(config))[0]
-
-
-def load_config(config: str, cfg_options: Optional[dict]) -> Config:
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
-
-
-def data_variation(cfg: Config) -> str:
-    """The long-tail set's variation ('none' for other configs)."""
-    return cfg.get('data_variation') or 'none'
-
-
-def record_path(results: str, config: str, cfg: Config, seed: int) -> str:
-    """<config>_data<D>[-<variation>]_seed<S>.json in ``results``."""
-    variation = data_variation(cfg)
-    data = f'{cfg.get("data_seed", 0)}' + (
-        '' if variation == 'none' else f'-{variation}')
-    return osp.join(results,
-                    f'{config_stem(config)}_data{data}_seed{seed}.json')
-
-
-def run_config(cfg: Config, seed: int, work_dir: str) -> Config:
-    """``cfg`` for one run: ``seed``, its own work dir, one evaluation (by
-    the test loop after training)."""
-    cfg = copy.deepcopy(cfg)
-    cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
-    cfg.work_dir = work_dir
-    cfg.experiment_name = osp.basename(work_dir)  # + the Runner's time
-    if cfg.get('visualizer'):  # a new one: its backends write to work_dir
-        cfg.visualizer.name = cfg.experiment_name
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-    return cfg
 
 
 def _commit() -> str:
@@ -111,141 +71,6 @@ def _commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
     return head + ('+uncommitted' if dirty.strip() else '')
-
-
-def _classifier_apa(model):
-    """The bbox head's learnable APA classifier activation (per class), or
-    None."""
-    from mmengine.model import is_model_wrapper
-
-    from apa_mmdet.models.layers import APA
-    model = model.module if is_model_wrapper(model) else model
-    for module in model.roi_head.modules():
-        if isinstance(module, APA) and module.num_parameters > 1:
-            return module
-    return None
-
-
-def apa_quartiles(apa, groups: List[str]) -> dict:
-    """Per frequency group, the quartiles of the classes' λ (as used,
-    floored) and κ: ``{'lambda': {'r': [q1, median, q3], ...}, 'kappa':
-    ...}``."""
-    import numpy as np
-    lam, kappa = apa_values(apa)
-    groups = np.array(groups)
-    return {name: {g: np.percentile(values[groups == g], [25, 50, 75]).tolist()
-                   for g in 'rcf' if (groups == g).any()}
-            for name, values in (('lambda', lam), ('kappa', kappa))}
-
-
-def apa_values(apa):
-    """(λ as used, κ) of each class, as float64 arrays."""
-    from apa_mmdet.ops import LAMBDA_MIN
-    return (apa.lambda_param.detach().clamp(min=LAMBDA_MIN).double().numpy(),
-            apa.kappa_param.detach().double().numpy())
-
-
-def train_and_test(cfg: Config, apa_interval: int) -> dict:
-    """Train ``cfg`` in this process, evaluate it; the record's results:
-    unrounded metrics, per-category AP, each category's group and, for a
-    learnable APA classifier, its λ, κ (per class at the end, per group
-    every ``apa_interval`` iterations)."""
-    from mmengine.hooks import Hook
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
-    from apa_mmdet.analysis import frequency_groups
-    groups = frequency_groups(cfg.test_evaluator.ann_file)
-    history = []
-
-    class APAHistory(Hook):
-        priority = 'LOW'
-
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
-                             outputs=None):
-            apa = _classifier_apa(runner.model)
-            if apa is not None and self.every_n_train_iters(
-                    runner, apa_interval):
-                history.append(dict(iter=runner.iter + 1,
-                                    **apa_quartiles(apa, groups)))
-
-    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
-              Runner.from_cfg(cfg))
-    runner.register_hook(APAHistory())
-    runner.train()
-    runner.test()
-    evaluator = runner.test_evaluator.metrics[0]
-    if not getattr(evaluator, 'unrounded', None):
-        raise RuntimeError(
-            'compare_heads needs an evaluator that keeps its unrounded LVIS '
-            f'results (FastLVISMetric); the test loop has '
-            f'{type(evaluator).__name__}')
-    unrounded = evaluator.unrounded
-    results = dict(
-        metrics={iou: result['stats'] for iou, result in unrounded.items()},
-        category_ap={iou: {str(c): ap for c, ap in
-                           result['category_ap'].items()}
-                     for iou, result in unrounded.items()},
-        category_frequency={
-            str(c): group for c, group in
-            next(iter(unrounded.values()))['category_frequency'].items()})
-    apa = _classifier_apa(runner.model)
-    if apa is not None:
-        lam, kappa = apa_values(apa)
-        results['apa_classifier'] = dict(
-            lambda_=lam.tolist(), kappa=kappa.tolist(), history=history)
-    del runner
-    gc.collect()
-    return results
-
-
-def kept_runs(args) -> Dict[str, List[dict]]:
-    """Per variant label, the records of ``args.seeds`` kept so far."""
-    labels = variant_labels([config_stem(c) for c in args.configs])
-    runs = {}
-    for label, config in zip(labels, args.configs):
-        cfg = load_config(config, args.cfg_options)
-        runs[label] = []
-        for seed in args.seeds:
-            path = record_path(args.results, config, cfg, seed)
-            if osp.isfile(path):
-                with open(path) as f:
-                    runs[label].append(json.load(f))
-    return {label: r for label, r in runs.items() if r}
-
-
-def report(runs: Dict[str, List[dict]], seeds: List[int],
-           grid: Optional[tuple] = None) -> str:
-    """The summary table and, with two variants or more, the differences
-    against the first on APr and AP, or with ``grid`` (rows, columns) and
-    runs of all four variants (in the configs' order, row by row) the 2 × 2
-    tables on APr and AP."""
-    text = summary_table(runs, seeds)
-    factorial = bool(grid) and len(runs) == 4
-    for metric in ('APr', 'AP') if len(runs) > 1 else ():
-        if factorial:
-            rows, columns = grid
-            cells = dict(zip([(r, c) for r in rows for c in columns],
-                             runs.values()))
-            text += '\n' + factorial_table(cells, rows, columns, metric)
-        else:
-            text += '\n' + differences_table(runs, metric)
-    spread = ('mean ± sample standard deviation over seeds '
-              f'{", ".join(map(str, seeds))}' if len(seeds) > 1 else
-              f'seed {seeds[0]}')
-    if len(runs) == 1:
-        return text + f'\n{spread}.\n'
-    if factorial:
-        return text + (
-            f'\n{spread}; effects: the second level − the first on the same '
-            'seed and data, their mean, its 95 % bootstrap interval over the '
-            "group's categories (10,000 resamples) and (per seed); "
-            'interaction: the columns\' effect in the second row − in the '
-            'first.\n')
-    return text + (
-        f'\n{spread}; Δ: variant − {next(iter(runs))} on the same seed and '
-        'data, per seed, then their mean and its 95 % bootstrap interval '
-        "over the group's categories (10,000 resamples).\n")
 
 
 def parse_args(argv=None):
@@ -351,7 +176,8 @@ def compare(args) -> int:
             threads=torch.get_num_threads(), **results)
         with open(path, 'w') as f:
             json.dump(record, f, indent=1)
-    runs = kept_runs(args)
+    runs = kept_records(args.configs, args.seeds, args.results,
+                        args.cfg_options)
     if not runs:
         sys.stderr.write(f'compare_heads: no records in {args.results}\n')
         return 1
@@ -371,7 +197,8 @@ def block_report(arguments: str, write_plot: bool) -> str:
     """The tables of one doc block's ``ARGS`` (their records only)."""
     args = parse_args(shlex.split(arguments) + ['--kept-only'])
     _set_environment(args)
-    runs = kept_runs(args)
+    runs = kept_records(args.configs, args.seeds, args.results,
+                        args.cfg_options)
     if not runs:
         raise FileNotFoundError(f'no records in {args.results} for '
                                 f'compare_heads {arguments}')

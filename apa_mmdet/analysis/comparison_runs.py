@@ -1,0 +1,157 @@
+# Copyright (c) apa_mmdet contributors.
+"""One run of a comparison (``tools/analysis_tools/compare_heads.py``): its
+config (seed, work dir, one evaluation), where its record is kept, and what
+the record holds once it has trained and been tested: unrounded metrics,
+per-category AP, each category's frequency group and, for a learnable APA
+classifier, its λ, κ per class at the end and per group over training."""
+import copy
+import gc
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+from .comparison import variant_labels
+
+
+def config_stem(config: str) -> str:
+    return osp.splitext(osp.basename(config))[0]
+
+
+def load_config(config: str, cfg_options: Optional[dict]) -> Config:
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def data_variation(cfg: Config) -> str:
+    """The long-tail set's variation ('none' for other configs)."""
+    return cfg.get('data_variation') or 'none'
+
+
+def record_path(results: str, config: str, cfg: Config, seed: int) -> str:
+    """<config>_data<D>[-<variation>]_seed<S>.json in ``results``."""
+    variation = data_variation(cfg)
+    data = f'{cfg.get("data_seed", 0)}' + (
+        '' if variation == 'none' else f'-{variation}')
+    return osp.join(results,
+                    f'{config_stem(config)}_data{data}_seed{seed}.json')
+
+
+def run_config(cfg: Config, seed: int, work_dir: str) -> Config:
+    """``cfg`` for one run: ``seed``, its own work dir, one evaluation (by
+    the test loop after training)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = osp.basename(work_dir)  # + the Runner's time
+    if cfg.get('visualizer'):  # a new one: its backends write to work_dir
+        cfg.visualizer.name = cfg.experiment_name
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    return cfg
+
+
+def classifier_apa(model):
+    """The bbox head's learnable APA classifier activation (per class), or
+    None."""
+    from mmengine.model import is_model_wrapper
+
+    from apa_mmdet.models.layers import APA
+    model = model.module if is_model_wrapper(model) else model
+    for module in model.roi_head.modules():
+        if isinstance(module, APA) and module.num_parameters > 1:
+            return module
+    return None
+
+
+def apa_quartiles(apa, groups: List[str]) -> dict:
+    """Per frequency group, the quartiles of the classes' λ (as used,
+    floored) and κ: ``{'lambda': {'r': [q1, median, q3], ...}, 'kappa':
+    ...}``."""
+    import numpy as np
+    lam, kappa = apa_values(apa)
+    groups = np.array(groups)
+    return {name: {g: np.percentile(values[groups == g], [25, 50, 75]).tolist()
+                   for g in 'rcf' if (groups == g).any()}
+            for name, values in (('lambda', lam), ('kappa', kappa))}
+
+
+def apa_values(apa):
+    """(λ as used, κ) of each class, as float64 arrays."""
+    from apa_mmdet.ops import LAMBDA_MIN
+    return (apa.lambda_param.detach().clamp(min=LAMBDA_MIN).double().numpy(),
+            apa.kappa_param.detach().double().numpy())
+
+
+def train_and_test(cfg: Config, apa_interval: int) -> dict:
+    """Train ``cfg`` in this process, evaluate it; the record's results:
+    unrounded metrics, per-category AP, each category's group and, for a
+    learnable APA classifier, its λ, κ (per class at the end, per group
+    every ``apa_interval`` iterations)."""
+    from mmengine.hooks import Hook
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from .recorders import frequency_groups
+    groups = frequency_groups(cfg.test_evaluator.ann_file)
+    history = []
+
+    class APAHistory(Hook):
+        priority = 'LOW'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None):
+            apa = classifier_apa(runner.model)
+            if apa is not None and self.every_n_train_iters(
+                    runner, apa_interval):
+                history.append(dict(iter=runner.iter + 1,
+                                    **apa_quartiles(apa, groups)))
+
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
+              Runner.from_cfg(cfg))
+    runner.register_hook(APAHistory())
+    runner.train()
+    runner.test()
+    evaluator = runner.test_evaluator.metrics[0]
+    if not getattr(evaluator, 'unrounded', None):
+        raise RuntimeError(
+            'compare_heads needs an evaluator that keeps its unrounded LVIS '
+            f'results (FastLVISMetric); the test loop has '
+            f'{type(evaluator).__name__}')
+    unrounded = evaluator.unrounded
+    results = dict(
+        metrics={iou: result['stats'] for iou, result in unrounded.items()},
+        category_ap={iou: {str(c): ap for c, ap in
+                           result['category_ap'].items()}
+                     for iou, result in unrounded.items()},
+        category_frequency={
+            str(c): group for c, group in
+            next(iter(unrounded.values()))['category_frequency'].items()})
+    apa = classifier_apa(runner.model)
+    if apa is not None:
+        lam, kappa = apa_values(apa)
+        results['apa_classifier'] = dict(
+            lambda_=lam.tolist(), kappa=kappa.tolist(), history=history)
+    del runner
+    gc.collect()
+    return results
+
+
+def kept_records(configs: Sequence[str], seeds: Sequence[int], results: str,
+                 cfg_options: Optional[dict] = None) -> Dict[str, List[dict]]:
+    """Per variant label (:func:`variant_labels`, in the configs' order),
+    the records of ``seeds`` kept in ``results`` so far; variants without
+    any left out."""
+    labels = variant_labels([config_stem(c) for c in configs])
+    runs = {}
+    for label, config in zip(labels, configs):
+        cfg = load_config(config, cfg_options)
+        runs[label] = []
+        for seed in seeds:
+            path = record_path(results, config, cfg, seed)
+            if osp.isfile(path):
+                with open(path) as f:
+                    runs[label].append(json.load(f))
+    return {label: r for label, r in runs.items() if r}
