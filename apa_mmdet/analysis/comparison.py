@@ -202,11 +202,11 @@ def report(runs: Dict[str, List[dict]], seeds: List[int],
         return text + f'\n{spread}.\n'
     if factorial:
         return text + (
-            f'\n{spread}; effects: the second level − the first on the same '
-            'seed and data, their mean, its 95 % bootstrap interval over the '
-            "group's categories (10,000 resamples) and (per seed); "
-            'interaction: the columns\' effect in the second row − in the '
-            'first.\n')
+            f'\n{spread}; effects: the second level − the first, paired on '
+            'the same seed and data: their mean, its 95 % bootstrap interval '
+            "over the group's categories (10,000 resamples) and, in "
+            "parentheses, each seed's; interaction (corner): the columns' "
+            'effect in the second row − in the first.\n')
     return text + (
         f'\n{spread}; Δ: variant − {next(iter(runs))} on the same seed and '
         'data, per seed, then their mean and its 95 % bootstrap interval '
