@@ -2,10 +2,20 @@
 """Without a GPU, Triton's interpreter runs the CUDA kernels on CPU tensors
 (tests/test_ops/test_triton_kernel.py). It must be
 chosen before Triton is first imported: its own library functions
-(tl.sum, ...) are defined at import time."""
+(tl.sum, ...) are defined at import time.
+
+mmengine parses mmdet's model-index metafiles (about a hundred YAML
+files, a third of a second) for every ``mmdet::`` base of every config it
+loads; the suite loads configs hundreds of times, so the parsed files are
+kept for the session (they do not change while it runs)."""
+import functools
 import os
 
+import mmengine.config.utils
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
+
+mmengine.config.utils.load = functools.lru_cache(maxsize=None)(
+    mmengine.config.utils.load)
