@@ -8,6 +8,7 @@ A run is the record ``tools/analysis_tools/compare_heads.py`` keeps (JSON):
 rounded), ``category_ap`` (``{iou_type: {category id: AP}}``) and
 ``category_frequency`` (``{category id: 'r' | 'c' | 'f'}``).
 """
+import itertools
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -187,14 +188,12 @@ def report(runs: Dict[str, List[dict]], seeds: List[int],
     tables on APr and AP."""
     text = summary_table(runs, seeds)
     factorial = bool(grid) and len(runs) == 4
+    if factorial:
+        rows, columns = grid
+        cells = dict(zip(itertools.product(rows, columns), runs.values()))
     for metric in ('APr', 'AP') if len(runs) > 1 else ():
-        if factorial:
-            rows, columns = grid
-            cells = dict(zip([(r, c) for r in rows for c in columns],
-                             runs.values()))
-            text += '\n' + factorial_table(cells, rows, columns, metric)
-        else:
-            text += '\n' + differences_table(runs, metric)
+        text += '\n' + (factorial_table(cells, rows, columns, metric)
+                        if factorial else differences_table(runs, metric))
     spread = ('mean ± sample standard deviation over seeds '
               f'{", ".join(map(str, seeds))}' if len(seeds) > 1 else
               f'seed {seeds[0]}')

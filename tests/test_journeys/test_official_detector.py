@@ -111,9 +111,8 @@ def test_det_inferencer_draws_the_data_sets_class_names(
     cfg = Config.fromfile(recipe)
     cfg.test_dataloader.dataset.pipeline[1].scale = (320, 320)
     cfg.model.test_cfg.rpn.max_per_img = 1
-    cfg.model.test_cfg.rcnn.update(
-        max_per_img=5, nms=dict(cfg.model.test_cfg.rcnn.nms,
-                                split_thr=len(classes) + 1))
+    cfg.model.test_cfg.rcnn.max_per_img = 5
+    cfg.model.test_cfg.rcnn.nms.split_thr = len(classes) + 1
     inferencer = DetInferencer(model=cfg, weights=str(dst), device='cpu',
                                show_progress=False)
     assert inferencer.model.dataset_meta['classes'] == classes
