@@ -16,6 +16,8 @@ def plot(runs: Dict[str, List[dict]], path: str) -> None:
     iou_types = list(dict.fromkeys(iou for iou, _ in keys))
     width = 0.8 / len(runs)
     offsets = (np.arange(len(runs)) - (len(runs) - 1) / 2) * width
+    spread = ('mean ± sd (bars), each seed (dots)'
+              if any(len(rs) > 1 for rs in runs.values()) else 'one seed')
     with saved_figure(path, 1, len(iou_types),
                       figsize=(6.5 * len(iou_types), 4.8),
                       squeeze=False) as (fig, axes):
@@ -33,7 +35,7 @@ def plot(runs: Dict[str, List[dict]], path: str) -> None:
             axis.set_xticks(np.arange(len(METRICS)))
             axis.set_xticklabels(METRICS)
             axis.set_xlim(-0.5, len(METRICS) - 0.5)
-            axis.set_title(f'{iou}: mean ± sd (bars), each seed (dots)')
+            axis.set_title(f'{iou}: {spread}')
             axis.grid(axis='y', alpha=0.3)
         axes[0][-1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
                            fontsize=8)
