@@ -3,13 +3,19 @@
 
 torch's C++ extension tool compiles it on first use for this CPU's vector
 instructions and caches it under ``TORCH_EXTENSIONS_DIR`` (default
-``~/.cache/torch_extensions``); it registers ``torch.ops.apa_mmdet.
-apa_forward`` and ``apa_backward``. ``dispatch`` decides when to build it
-and what happens when it cannot be built.
+``~/.cache/torch_extensions``). The built module's ``forward`` and
+``backward`` are what eager mode calls; loading it also registers the same
+kernels as ``torch.ops.apa_mmdet.apa_forward`` and ``apa_backward``, the
+operators ``torch.compile`` puts in its graphs (:mod:`.operators` gives
+them their shapes and autograd). ``dispatch`` decides when to build it and
+what happens when it cannot be built.
 """
 from pathlib import Path
+from types import ModuleType
 
 import torch
+
+from .operators import register_operator
 
 SOURCE = Path(__file__).with_name('csrc') / 'apa_cpu.cpp'
 # torch's own flags for its CPU kernels of each capability
@@ -20,28 +26,22 @@ _CAPABILITY_FLAGS = {
 }
 
 
-def build() -> None:
-    """Compile (or load the cached) kernel and register its shape
-    functions for torch.compile; raises when it cannot be built."""
+def build() -> ModuleType:
+    """Compile (or load the cached) kernel and register its operators for
+    torch.compile; the module with ``forward(x, λ, κ, act)`` and
+    ``backward(grad, x, λ, κ, act)``. Raises when it cannot be built."""
     from torch.utils.cpp_extension import load
     capability = torch.backends.cpu.get_cpu_capability()
     flags = _CAPABILITY_FLAGS.get(capability, [])
     if not flags:
         capability = 'DEFAULT'
-    load(name=f'apa_mmdet_cpu_{capability.lower()}',
-         sources=[str(SOURCE)],
-         extra_cflags=['-O3', '-fopenmp', f'-DCPU_CAPABILITY={capability}',
-                       *flags],
-         is_python_module=False)
-
-    @torch.library.register_fake('apa_mmdet::apa_forward')
-    def _forward_shape(x, lambda_, kappa, act):
-        return torch.empty_like(x)
-
-    @torch.library.register_fake('apa_mmdet::apa_backward')
-    def _backward_shape(grad, x, lambda_, kappa, act):
-        sums = lambda_.new_empty(lambda_.shape, dtype=torch.float64)
-        return torch.empty_like(x), sums, sums.clone()
+    module = load(name=f'apa_mmdet_cpu_{capability.lower()}',
+                  sources=[str(SOURCE)],
+                  extra_cflags=['-O3', '-fopenmp',
+                                f'-DCPU_CAPABILITY={capability}', *flags],
+                  is_python_module=True)
+    register_operator('apa_mmdet::apa_forward', 'apa_mmdet::apa_backward')
+    return module
 
 
 def describe_failure(error: Exception) -> str:

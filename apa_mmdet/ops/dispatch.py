@@ -1,5 +1,5 @@
 # Copyright (c) apa_mmdet contributors.
-"""Which implementation computes APA/AGLU for a tensor.
+"""Which implementation computes APA/AGLU for a tensor, chosen once.
 
 =======  ==================================  ==============================
 device   dtypes                              implementation
@@ -16,17 +16,20 @@ other    any                                  the formula in torch ops
                                              (``eager.py``)
 =======  ==================================  ==============================
 
-A fused kernel is built (CPU) or imported (Triton) on the first call that
-needs it, also while ``torch.compile`` traces that call (the loader runs at
-trace time, so the graph holds the kernel's operator). If loading fails,
-a warning says why and the formula serves that device from then on.
-``with use_eager_formula():`` selects the formula on every device.
+An implementation is a :class:`Backend`: the two functions eager mode
+calls. :func:`backend_for` answers from a cache keyed by device type and
+dtype, so a call pays one dictionary lookup. A fused kernel is built (CPU)
+or imported (Triton) the first time a tensor needs it, also while
+``torch.compile`` traces (the loader runs at trace time and
+:func:`compiled_operator` names the kernel's operator for the graph). If
+loading fails, a warning says why and the formula serves that device from
+then on. ``with use_eager_formula():`` selects the formula on every device.
 """
 import contextlib
 import importlib
 import os
 import warnings
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -34,47 +37,66 @@ from torch import Tensor
 from . import cpu_kernel, eager
 
 
-class Implementation(NamedTuple):
-    """``forward(x, lam, kappa, act) -> out`` and ``backward(grad, x, lam,
-    kappa, act) -> (grad_x, Σ g·∂out/∂λ·λ², Σ g·∂out/∂κ)``; ``lam`` is
-    max(λ, 1e-4) and ``kappa`` κ, both in the compute dtype."""
-    name: str
-    forward: Callable
-    backward: Callable
+class Backend:
+    """The eager-mode entry points of one implementation of APA/AGLU.
+
+    ``forward(x, lambda_param, kappa_param, act) -> act(x)`` and
+    ``backward(grad, x, lambda_param, kappa_param, act) -> (∂L/∂x, ∂L/∂λ,
+    ∂L/∂κ)``, ``act`` 'apa' or 'aglu': both take the parameters as stored
+    ((1,) or (C,) on dim 1 of ``x``, λ floored at 1e-4 inside) and return
+    finished gradients, typed and shaped like what they differentiate.
+    ``differentiable``, where the implementation has one, is ``forward``
+    with its autograd node made natively (the C++ kernel); else None and
+    ``functional`` wraps the pair in one ``autograd.Function``. A fused
+    kernel's are set when it loads.
+    """
+
+    __slots__ = ('name', 'forward', 'backward', 'differentiable')
+
+    def __init__(self, name: str, forward: Optional[Callable] = None,
+                 backward: Optional[Callable] = None,
+                 differentiable: Optional[Callable] = None) -> None:
+        self.name = name
+        self.forward = forward
+        self.backward = backward
+        self.differentiable = differentiable
+
+    def __repr__(self) -> str:
+        return f'Backend({self.name!r})'
 
 
-EAGER = Implementation('eager', eager.forward, eager.backward)
+EAGER = Backend('eager', eager.forward, eager.backward)
 
 
 class FusedKernel:
-    """A fused kernel of one device type: its operators in
-    ``torch.ops.apa_mmdet``, the dtypes it serves and how it is loaded.
+    """A fused kernel of one device type: how it is loaded, the dtypes it
+    serves, its eager :class:`Backend` and its operators for torch.compile.
 
     Args:
-        name (str): Its name in :func:`select` ('cpu', 'triton').
+        name (str): Its backend's name ('cpu', 'triton').
         device_type (str): The device type it runs on.
         dtypes (tuple[torch.dtype]): Input dtypes it serves.
-        ops (tuple[str, str]): Names of its forward and backward operators.
+        operator (str): Name of its forward operator in
+            ``torch.ops.apa_mmdet`` (see :mod:`.operators`).
         env_var (str): Environment variable that disables it when '0'.
-        load (callable): Builds or imports it (registering the operators);
-            raises when it cannot.
+        load (callable): Builds or imports it, registering its operators;
+            returns the module holding its eager ``forward``, ``backward``
+            and, optionally, ``differentiable``; raises when it cannot.
         describe_failure (callable): The warning for a ``load`` error.
     """
 
     def __init__(self, name: str, device_type: str,
-                 dtypes: Tuple[torch.dtype, ...], ops: Tuple[str, str],
-                 env_var: str, load: Callable[[], None],
+                 dtypes: Tuple[torch.dtype, ...], operator: str,
+                 env_var: str, load: Callable,
                  describe_failure: Callable[[Exception], str]) -> None:
-        self.name = name
         self.device_type = device_type
         self.dtypes = dtypes
-        self.forward_op, self.backward_op = ops
+        self.operator = operator
         self.env_var = env_var
         self.load = load
         self.describe_failure = describe_failure
         self.loaded: Optional[bool] = None  # None: loading not tried yet
-        self.implementation = Implementation(name, self.forward,
-                                             self.backward)
+        self.backend = Backend(name)
 
     def available(self) -> bool:
         """Whether the kernel is in use; loads it on the first call unless
@@ -83,26 +105,19 @@ class FusedKernel:
             self.loaded = False
             if os.environ.get(self.env_var, '1') != '0':
                 try:
-                    self.load()
+                    module = self.load()
+                    self.backend.forward = module.forward
+                    self.backend.backward = module.backward
+                    self.backend.differentiable = getattr(
+                        module, 'differentiable', None)
                     self.loaded = True
                 except Exception as error:  # the loaders say what can fail
                     warnings.warn(f'apa_mmdet: {self.describe_failure(error)}')
         return self.loaded
 
-    def forward(self, x: Tensor, lam: Tensor, kappa: Tensor,
-                act: str) -> Tensor:
-        op = getattr(torch.ops.apa_mmdet, self.forward_op)
-        return op(x.contiguous(), lam, kappa.to(lam.dtype), act)
 
-    def backward(self, grad_out: Tensor, x: Tensor, lam: Tensor,
-                 kappa: Tensor, act: str):
-        op = getattr(torch.ops.apa_mmdet, self.backward_op)
-        return op(grad_out.to(x.dtype).contiguous(), x.contiguous(), lam,
-                  kappa.to(lam.dtype), act)
-
-
-def _import_triton_kernel() -> None:
-    importlib.import_module('.triton_kernel', __package__)
+def _import_triton_kernel():
+    return importlib.import_module('.triton_kernel', __package__)
 
 
 def _triton_failure(error: Exception) -> str:
@@ -114,16 +129,18 @@ def _triton_failure(error: Exception) -> str:
 CPU_KERNEL = FusedKernel(
     'cpu', 'cpu',
     (torch.float16, torch.bfloat16, torch.float32, torch.float64),
-    ('apa_forward', 'apa_backward'), 'APA_MMDET_CPU_KERNEL',
-    cpu_kernel.build, cpu_kernel.describe_failure)
+    'apa_forward', 'APA_MMDET_CPU_KERNEL', cpu_kernel.build,
+    cpu_kernel.describe_failure)
 TRITON_KERNEL = FusedKernel(
     'triton', 'cuda', (torch.float16, torch.bfloat16, torch.float32),
-    ('apa_forward_triton', 'apa_backward_triton'),
-    'APA_MMDET_TRITON_KERNEL', _import_triton_kernel, _triton_failure)
+    'apa_forward_triton', 'APA_MMDET_TRITON_KERNEL', _import_triton_kernel,
+    _triton_failure)
 FUSED_KERNELS = {kernel.device_type: kernel
                  for kernel in (CPU_KERNEL, TRITON_KERNEL)}
 
 _eager_formula_depth = 0  # open use_eager_formula() blocks
+# (device type, dtype) -> Backend, filled by backend_for
+_chosen: Dict[Tuple[str, torch.dtype], Backend] = {}
 
 
 @contextlib.contextmanager
@@ -153,14 +170,45 @@ def _fused_kernel_in_use(device_type: str) -> bool:
 _fused_kernel_in_use._dynamo_marked_constant = True
 
 
-def select(x: Tensor) -> Implementation:
-    """The implementation that computes APA/AGLU of ``x`` (see the table
-    above)."""
+def _fused_kernel_for(x: Tensor) -> Optional[FusedKernel]:
     kernel = FUSED_KERNELS.get(x.device.type)
     if (kernel is not None and x.dtype in kernel.dtypes
             and _fused_kernel_in_use(x.device.type)):
-        return kernel.implementation
-    return EAGER
+        return kernel
+    return None
+
+
+def select(x: Tensor) -> Backend:
+    """The implementation that computes APA/AGLU of ``x`` (see the table
+    above), decided afresh."""
+    kernel = _fused_kernel_for(x)
+    return EAGER if kernel is None else kernel.backend
+
+
+def backend_for(x: Tensor) -> Backend:
+    """:func:`select`'s answer for ``x``'s device type and dtype, decided
+    on the first such tensor and kept."""
+    if _eager_formula_depth:
+        return EAGER
+    key = (x.device.type, x.dtype)
+    backend = _chosen.get(key)
+    if backend is None:
+        backend = _chosen[key] = select(x)
+    return backend
+
+
+def forget_choices() -> None:
+    """Decide again on the next call (after a kernel's state changed)."""
+    _chosen.clear()
+
+
+def compiled_operator(x: Tensor) -> Optional[Callable]:
+    """The fused kernel's forward operator for ``x`` (differentiable, see
+    :mod:`.operators`), for graphs that torch.compile traces; None where
+    the formula serves."""
+    kernel = _fused_kernel_for(x)
+    return None if kernel is None else getattr(torch.ops.apa_mmdet,
+                                               kernel.operator)
 
 
 def cpu_kernel_available() -> bool:

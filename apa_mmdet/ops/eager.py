@@ -8,14 +8,18 @@ floored), s = softplus(−u), σ = sigmoid(−u), p = exp(−s/λ), q = p·σ/λ
     ∂p/∂z = κq      ∂p/∂κ = zq      ∂p/∂λ = p·(s − σ)/λ²
     ∂(zp)/∂z = p + κzq,  ∂(zp)/∂κ = z²q,  ∂(zp)/∂λ = z·p·(s − σ)/λ²
 
-``backward`` returns the parameter sums without the 1/λ² of the λ-gradient,
-which the caller applies (as for the kernels).
+:func:`forward` and :func:`backward` take the parameters as stored and
+return finished gradients, as the fused kernels do (``dispatch.Backend``):
+λ is used as max(λ, 1e-4), floored in its own dtype, and gets no gradient
+below it (as torch.clamp's). 16-bit inputs are computed in float32.
 """
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+LAMBDA_MIN = 1e-4
 
 # Below w = λ·exp(−κz) = 1e-3 (compared as log w = −u), s − σ =
 # log1p(w) − w/(1+w) cancels; its Taylor series is used there instead
@@ -48,38 +52,62 @@ def _correct_small_w(diff: Tensor, neg_u: Tensor) -> Tensor:
     """Fix s − σ = log1p(w) − w/(1+w), w = e^{−u}, where it cancels.
 
     Below w = 1e-3 the Taylor series Σ_{k≥2} (−1)^k (k−1)/k · w^k replaces
-    the direct difference (in place; only those, usually few, elements;
-    branch-free under torch.compile).
+    the direct difference (in place; only those, usually few, elements).
     """
     small = neg_u < _LOG_SERIES_MAX_W
-    if torch.compiler.is_compiling():
-        return torch.where(small, _small_w_series(neg_u.exp()), diff)
     if small.any():
         diff[small] = _small_w_series(neg_u[small].exp())
     return diff
 
 
-def forward(x: Tensor, lam: Tensor, kappa_param: Tensor, act: str) -> Tensor:
-    """APA(x) or AGLU(x) (``act`` 'apa' or 'aglu') in the dtype of ``x``,
-    computed in the dtype of ``lam`` (max(λ, 1e-4), shape (1,) or (C,))."""
-    dtype = lam.dtype
-    xc = x.to(dtype)
-    lam = broadcast(lam, x, dtype)
-    kappa = broadcast(kappa_param, x, dtype)
-    u = torch.mul(xc, kappa).sub_(torch.log(lam))  # κz − ln λ
-    p = F.logsigmoid(u).div_(lam).exp_()
-    return (p.mul_(xc) if act == 'aglu' else p).to(x.dtype)
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """float64 for float64 inputs, float32 for the others."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
+def floored(lambda_param: Tensor, dtype: torch.dtype) -> Tensor:
+    """max(λ, 1e-4), floored in λ's dtype, in ``dtype``."""
+    return lambda_param.detach().clamp(min=LAMBDA_MIN).to(dtype)
+
+
+def forward(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+            act: str) -> Tensor:
+    """APA(x) or AGLU(x) (``act`` 'apa' or 'aglu') in the dtype of ``x``;
+    λ, κ of shape (1,) or (C,) (C on dim 1)."""
+    dtype = compute_dtype(x)
+    with torch.autocast(x.device.type, enabled=False):
+        xc = x.to(dtype)
+        lam = broadcast(floored(lambda_param, dtype), x, dtype)
+        kappa = broadcast(kappa_param.detach(), x, dtype)
+        u = torch.mul(xc, kappa).sub_(torch.log(lam))  # κz − ln λ
+        p = F.logsigmoid(u).div_(lam).exp_()
+        return (p.mul_(xc) if act == 'aglu' else p).to(x.dtype)
+
+
+def backward(grad_out: Tensor, x: Tensor, lambda_param: Tensor,
              kappa_param: Tensor, act: str):
-    """grad_x (dtype of ``x``) and, shaped like λ, Σ g·∂out/∂λ·λ² and
-    Σ g·∂out/∂κ (compute dtype)."""
-    dtype = lam_value.dtype
-    xc = x.to(dtype)
-    g = grad_out.to(dtype)
-    lam = broadcast(lam_value, x, dtype)
-    kappa = broadcast(kappa_param, x, dtype)
+    """(∂L/∂x, ∂L/∂λ, ∂L/∂κ) of ``forward`` for the output gradient
+    ``grad_out``, typed and shaped like x, λ and κ."""
+    dtype = compute_dtype(x)
+    with torch.autocast(x.device.type, enabled=False):
+        lam_value = floored(lambda_param, dtype)
+        lambda_terms, kappa_terms, grad_x = _backward_terms(
+            grad_out.to(dtype), x.to(dtype), lam_value,
+            kappa_param.detach().to(dtype), act)
+        # Σ g·∂out/∂λ·λ² / λ², none below the floor (as torch.clamp's)
+        active = lambda_param >= LAMBDA_MIN
+        grad_lambda = (lambda_terms / lam_value.double()**2).to(
+            lambda_param.dtype) * active
+        return (grad_x.to(x.dtype), grad_lambda,
+                kappa_terms.to(kappa_param.dtype))
+
+
+def _backward_terms(g: Tensor, xc: Tensor, lam_value: Tensor,
+                    kappa_param: Tensor, act: str):
+    """Σ g·∂out/∂λ·λ² and Σ g·∂out/∂κ (shaped like λ), and ∂L/∂x, in the
+    compute dtype of ``xc``; ``lam_value`` already floored."""
+    lam = broadcast(lam_value, xc, xc.dtype)
+    kappa = broadcast(kappa_param, xc, xc.dtype)
     # u = κz − ln λ; log p = logsigmoid(u)/λ = −s/λ
     u = torch.mul(xc, kappa).sub_(torch.log(lam))
     neg_s = F.logsigmoid(u)
@@ -90,10 +118,10 @@ def backward(grad_out: Tensor, x: Tensor, lam_value: Tensor,
     q_g = sigma.mul_(p).div_(lam).mul_(g)  # q·g, q = p·σ(−u)/λ
     if act == 'aglu':
         grad_x = torch.mul(xc, kappa).mul_(q_g).addcmul_(p, g)
-        sum_kappa = _sum_product(q_g.mul_(xc), xc, kappa_param)
-        sum_lambda = _sum_product(diff.mul_(p).mul_(g), xc, lam_value)
+        kappa_terms = _sum_product(q_g.mul_(xc), xc, kappa_param)
+        lambda_terms = _sum_product(diff.mul_(p).mul_(g), xc, lam_value)
     else:
         grad_x = q_g * kappa
-        sum_kappa = _sum_product(q_g, xc, kappa_param)
-        sum_lambda = _sum_product(diff.mul_(p), g, lam_value)
-    return grad_x.to(x.dtype), sum_lambda, sum_kappa
+        kappa_terms = _sum_product(q_g, xc, kappa_param)
+        lambda_terms = _sum_product(diff.mul_(p), g, lam_value)
+    return lambda_terms, kappa_terms, grad_x

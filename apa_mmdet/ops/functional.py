@@ -13,76 +13,47 @@ which never exponentiates a positive number. The backward pass is analytic
 (``eager.py`` gives the derivatives) and recomputes everything from the
 saved input, so each call keeps one tensor the size of the input alive for
 backward (eager autograd keeps four). Low-precision inputs are computed in
-float32 and returned in their own dtype; float64 stays float64. Which
-implementation runs (fused CPU kernel, Triton kernel, torch ops) is decided
-per call by ``dispatch``.
+float32 and returned in their own dtype; float64 stays float64.
+
+Three paths, one per kind of call:
+
+* eager mode: the implementation ``dispatch`` chose for the device type
+  and dtype, called directly: the fused CPU kernel's function with its
+  autograd node made in C++, or one ``autograd.Function`` around the
+  Triton launchers (or the formula);
+* ``torch.compile``: the fused kernel's ``torch.library`` operator, which
+  the graph keeps whole (:mod:`.operators`);
+* export (``torch.export``, ONNX): the formula in standard torch ops.
+
+:func:`apa`, :func:`aglu` and :func:`scale_add_apa` check their arguments;
+:func:`activation` and :func:`scale_add_activation` are the layers' path,
+whose parameters were checked when they were built or loaded.
 """
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from . import dispatch
-from .eager import broadcast
+from .eager import LAMBDA_MIN, broadcast, compute_dtype
 
-LAMBDA_MIN = 1e-4
 ACTIVATIONS = ('apa', 'aglu')
 
 
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
-def _run_forward(ctx, z: Tensor, lambda_param: Tensor, kappa_param: Tensor,
-                 act: str) -> Tensor:
-    """act(z) on the implementation chosen here, which ``_run_backward``
-    reuses."""
-    ctx.act = act
-    ctx.implementation = dispatch.select(z)
-    lam = lambda_param.detach().clamp(min=LAMBDA_MIN).to(_compute_dtype(z))
-    with torch.autocast(z.device.type, enabled=False):
-        return ctx.implementation.forward(z, lam, kappa_param.detach(), act)
-
-
-def _run_backward(ctx, grad_out: Tensor, z: Tensor, lambda_param: Tensor,
-                  kappa_param: Tensor):
-    """grad_z, the two parameter sums and the floored λ used."""
-    lam = lambda_param.clamp(min=LAMBDA_MIN).to(_compute_dtype(z))
-    with torch.autocast(z.device.type, enabled=False):
-        return (*ctx.implementation.backward(grad_out, z, lam, kappa_param,
-                                             ctx.act), lam)
-
-
-def _parameter_grads(needed, lambda_param: Tensor, kappa_param: Tensor,
-                     lam: Tensor, sum_lambda: Tensor, sum_kappa: Tensor):
-    """∂L/∂λ (none below the 1e-4 floor, like torch.clamp) and ∂L/∂κ."""
-    grad_lambda = grad_kappa = None
-    if needed[0]:
-        active = (lambda_param >= LAMBDA_MIN).to(lambda_param.dtype)
-        grad_lambda = (sum_lambda / lam.double()**2).to(
-            lambda_param.dtype) * active
-    if needed[1]:
-        grad_kappa = sum_kappa.to(kappa_param.dtype)
-    return grad_lambda, grad_kappa
-
-
-class _APAFunction(torch.autograd.Function):
-    """APA or AGLU with an analytic backward that saves only its inputs."""
+class _ActivationFunction(torch.autograd.Function):
+    """APA or AGLU on a backend (``dispatch.Backend``), saving only the
+    input and the parameters for backward."""
 
     @staticmethod
     def forward(ctx, x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
-                act: str) -> Tensor:
+                backend: dispatch.Backend, act: str) -> Tensor:
         ctx.save_for_backward(x, lambda_param, kappa_param)
-        return _run_forward(ctx, x, lambda_param, kappa_param, act)
+        ctx.backend, ctx.act = backend, act
+        return backend.forward(x, lambda_param, kappa_param, act)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, lambda_param, kappa_param = ctx.saved_tensors
-        grad_x, sum_lambda, sum_kappa, lam = _run_backward(
-            ctx, grad_out, x, lambda_param, kappa_param)
-        grad_x = grad_x if ctx.needs_input_grad[0] else None
-        return (grad_x, *_parameter_grads(
-            ctx.needs_input_grad[1:3], lambda_param, kappa_param, lam,
-            sum_lambda, sum_kappa), None)
+        return (*ctx.backend.backward(grad_out, *ctx.saved_tensors,
+                                      ctx.act), None, None)
 
 
 def _scale_add(x: Tensor, gate: Tensor, identity: Tensor) -> Tensor:
@@ -92,34 +63,83 @@ def _scale_add(x: Tensor, gate: Tensor, identity: Tensor) -> Tensor:
     return scaled.add_(identity.to(scaled.dtype))
 
 
-class _ScaleAddAPAFunction(torch.autograd.Function):
-    """act(x·gate + identity) keeping x, gate and identity for backward,
-    not the sum: a bottleneck's block input (the identity) and its SE input
-    are held anyway, so the last activation of a block costs no memory."""
+class _ScaleAddFunction(torch.autograd.Function):
+    """act(x·gate + identity) on a backend, keeping x, gate and identity
+    for backward, not the sum: a bottleneck's block input (the identity)
+    and its SE input are held anyway, so the last activation of a block
+    costs no memory."""
 
     @staticmethod
     def forward(ctx, x: Tensor, gate: Tensor, identity: Tensor,
                 lambda_param: Tensor, kappa_param: Tensor,
-                act: str) -> Tensor:
+                backend: dispatch.Backend, act: str) -> Tensor:
         ctx.save_for_backward(x, gate, identity, lambda_param, kappa_param)
-        return _run_forward(ctx, _scale_add(x, gate, identity), lambda_param,
-                            kappa_param, act)
+        ctx.backend, ctx.act = backend, act
+        return backend.forward(_scale_add(x, gate, identity), lambda_param,
+                               kappa_param, act)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         x, gate, identity, lambda_param, kappa_param = ctx.saved_tensors
-        grad_pre, sum_lambda, sum_kappa, lam = _run_backward(
-            ctx, grad_out, _scale_add(x, gate, identity), lambda_param,
-            kappa_param)
+        grad_sum, grad_lambda, grad_kappa = ctx.backend.backward(
+            grad_out, _scale_add(x, gate, identity), lambda_param,
+            kappa_param, ctx.act)
         needed = ctx.needs_input_grad
-        grad_x = grad_pre * gate[:, :, None, None] if needed[0] else None
+        grad_x = grad_sum * gate[:, :, None, None] if needed[0] else None
         grad_gate = None
         if needed[1]:
-            grad_gate = (grad_pre * x).sum((2, 3)).to(gate.dtype)
-        grad_identity = grad_pre.to(identity.dtype) if needed[2] else None
-        return (grad_x, grad_gate, grad_identity, *_parameter_grads(
-            needed[3:5], lambda_param, kappa_param, lam, sum_lambda,
-            sum_kappa), None)
+            grad_gate = (grad_sum * x).sum((2, 3)).to(gate.dtype)
+        grad_identity = grad_sum.to(identity.dtype) if needed[2] else None
+        return (grad_x, grad_gate, grad_identity, grad_lambda, grad_kappa,
+                None, None)
+
+
+def _tracing() -> bool:
+    """Whether a graph is being traced (torch.compile, torch.export, the
+    TorchScript-based ONNX exporter) rather than run eagerly."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def _needs_grad(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def activation(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+               act: str, dim: int = 1) -> Tensor:
+    """APA or AGLU (``act``) of ``x`` with parameters already checked
+    against it (as the layers' are at build and load): the hot path of
+    :func:`apa` and :func:`aglu`, same arguments."""
+    if dim != 1 and lambda_param.numel() > 1:
+        return activation(_channels_second(x, dim % x.dim()), lambda_param,
+                          kappa_param, act).reshape(x.shape)
+    if _tracing():
+        operator = None if exporting() else dispatch.compiled_operator(x)
+        if operator is None:
+            return _formula(x, lambda_param, kappa_param, act)
+        return operator(x, lambda_param, kappa_param, act)
+    backend = dispatch.backend_for(x)
+    if backend.differentiable is not None:
+        return backend.differentiable(x, lambda_param, kappa_param, act)
+    if _needs_grad(x, lambda_param, kappa_param):
+        return _ActivationFunction.apply(x, lambda_param, kappa_param,
+                                         backend, act)
+    return backend.forward(x, lambda_param, kappa_param, act)
+
+
+def scale_add_activation(x: Tensor, gate: Tensor, identity: Tensor,
+                         lambda_param: Tensor, kappa_param: Tensor,
+                         act: str) -> Tensor:
+    """act(x·gate + identity) with arguments already checked: the hot path
+    of :func:`scale_add_apa`, same arguments."""
+    if _tracing():
+        return activation(_scale_add(x, gate, identity), lambda_param,
+                          kappa_param, act)
+    backend = dispatch.backend_for(x)
+    if _needs_grad(x, gate, identity, lambda_param, kappa_param):
+        return _ScaleAddFunction.apply(x, gate, identity, lambda_param,
+                                       kappa_param, backend, act)
+    return backend.forward(_scale_add(x, gate, identity), lambda_param,
+                           kappa_param, act)
 
 
 def _check_parameters(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
@@ -154,17 +174,6 @@ def _channels_second(x: Tensor, dim: int) -> Tensor:
     return outer.flatten(2) if outer.dim() > 2 else outer.unsqueeze(-1)
 
 
-def _apply(x: Tensor, lambda_param: Tensor, kappa_param: Tensor, dim: int,
-           function) -> Tensor:
-    """``function(x, λ, κ)`` with the channels of ``dim`` moved to dim 1
-    (a reshape, no copy of a contiguous ``x``) and back."""
-    dim = _check_parameters(x, lambda_param, kappa_param, dim)
-    if dim == 1:
-        return function(x, lambda_param, kappa_param)
-    return function(_channels_second(x, dim), lambda_param,
-                    kappa_param).reshape(x.shape)
-
-
 def exporting() -> bool:
     """Whether a graph is being exported (``torch.export``, the ONNX
     exporters): APA/AGLU are then the formula in plain torch ops, with no
@@ -180,22 +189,19 @@ def exporting() -> bool:
 exporting._dynamo_marked_constant = True
 
 
-def _formula(act: str):
-    """(z, λ, κ) -> APA or AGLU of z (per-channel parameters on dim 1) as
-    plain torch ops: exp(−softplus(ln λ − κz)/λ), λ floored at 1e-4
-    (softplus, which exporters keep as one operator, rather than
-    log(sigmoid(·)), whose tails onnxruntime's sigmoid cuts off)."""
-
-    def function(z: Tensor, lambda_param: Tensor,
-                 kappa_param: Tensor) -> Tensor:
-        dtype = _compute_dtype(z)
-        zc = z.to(dtype)
-        lam = broadcast(lambda_param.clamp(min=LAMBDA_MIN), z, dtype)
-        kappa = broadcast(kappa_param, z, dtype)
-        p = torch.exp(-F.softplus(torch.log(lam) - zc * kappa) / lam)
-        return (zc * p if act == 'aglu' else p).to(z.dtype)
-
-    return function
+def _formula(z: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+             act: str) -> Tensor:
+    """APA or AGLU of z (per-channel parameters on dim 1) as plain torch ops
+    differentiated by autograd, what exported graphs hold:
+    exp(−softplus(ln λ − κz)/λ), λ floored at 1e-4 (softplus, which
+    exporters keep as one operator, rather than log(sigmoid(·)), whose
+    tails onnxruntime's sigmoid cuts off)."""
+    dtype = compute_dtype(z)
+    zc = z.to(dtype)
+    lam = broadcast(lambda_param.clamp(min=LAMBDA_MIN), z, dtype)
+    kappa = broadcast(kappa_param, z, dtype)
+    p = torch.exp(-F.softplus(torch.log(lam) - zc * kappa) / lam)
+    return (zc * p if act == 'aglu' else p).to(z.dtype)
 
 
 def _check_act(act: str) -> None:
@@ -220,11 +226,8 @@ def apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     Returns:
         Tensor: APA(x), same shape and dtype as ``x``, values in [0, 1].
     """
-    if exporting():
-        return _apply(x, lambda_param, kappa_param, dim, _formula('apa'))
-    return _apply(x, lambda_param, kappa_param, dim,
-                  lambda z, lam, kappa: _APAFunction.apply(z, lam, kappa,
-                                                          'apa'))
+    dim = _check_parameters(x, lambda_param, kappa_param, dim)
+    return activation(x, lambda_param, kappa_param, 'apa', dim)
 
 
 def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
@@ -236,11 +239,8 @@ def aglu(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     Returns:
         Tensor: AGLU(x), same shape and dtype as ``x``.
     """
-    if exporting():
-        return _apply(x, lambda_param, kappa_param, dim, _formula('aglu'))
-    return _apply(x, lambda_param, kappa_param, dim,
-                  lambda z, lam, kappa: _APAFunction.apply(z, lam, kappa,
-                                                          'aglu'))
+    dim = _check_parameters(x, lambda_param, kappa_param, dim)
+    return activation(x, lambda_param, kappa_param, 'aglu', dim)
 
 
 def _log_apa(x: Tensor, lambda_param: Tensor,
@@ -261,7 +261,11 @@ def log_apa(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     Returns:
         Tensor: log APA(x) <= 0, same shape as ``x``.
     """
-    return _apply(x, lambda_param, kappa_param, dim, _log_apa)
+    dim = _check_parameters(x, lambda_param, kappa_param, dim)
+    if dim == 1 or lambda_param.numel() == 1:
+        return _log_apa(x, lambda_param, kappa_param)
+    return _log_apa(_channels_second(x, dim), lambda_param,
+                    kappa_param).reshape(x.shape)
 
 
 def scale_add_apa(x: Tensor, gate: Tensor, identity: Tensor,
@@ -290,8 +294,5 @@ def scale_add_apa(x: Tensor, gate: Tensor, identity: Tensor,
             '(N, C, H, W)')
     _check_act(act)
     _check_parameters(x, lambda_param, kappa_param, 1)
-    if exporting():
-        return _formula(act)(_scale_add(x, gate, identity), lambda_param,
-                             kappa_param)
-    return _ScaleAddAPAFunction.apply(x, gate, identity, lambda_param,
-                                      kappa_param, act)
+    return scale_add_activation(x, gate, identity, lambda_param, kappa_param,
+                                act)

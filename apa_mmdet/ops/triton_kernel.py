@@ -4,8 +4,11 @@
 One pass over memory in each direction, in float32 registers for float32,
 bfloat16 and float16 inputs (output in the input's dtype): forward reads z
 and writes act(z); backward reads z and the output gradient, writes the
-input gradient and per-tile partial sums of the λ and κ gradients, which
-torch adds up in float64 (deterministic, no atomics). The math is that of
+input gradient and per-tile partial sums of the λ and κ gradients, which a
+second, small kernel adds up per channel in float64 (deterministic, no
+atomics) and finishes (÷ λ², none below the floor, the parameters' dtype).
+The kernels read λ and κ as stored and floor λ at 1e-4 themselves, so a
+call is one launch forward and two backward. The math is that of
 ``eager`` in base 2, where ``exp2`` is one instruction: with
 u = κz − ln λ, v = u·log2 e and a = 2^{−|v|} = e^{−|u|},
 
@@ -20,23 +23,33 @@ element are measured by ``benchmarks/kernel_instructions.py`` and kept in
 The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
 (BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
 κ it is (1, numel); with the channels innermost ((N, C) logits, tokens) it
-is (tokens, C), each column one channel. Both kernels are ``torch.library`` custom ops, so
-``torch.compile`` keeps them whole. Imported on first CUDA use by
-``dispatch``; with ``TRITON_INTERPRET=1`` they also run on CPU tensors
-(how the tests check them on machines without a GPU, which also compile
-them for sm_80/sm_90 with Triton's compiler).
+is (tokens, C), each column one channel.
+
+:func:`forward` and :func:`backward` launch the kernels directly (eager
+mode's ``dispatch.Backend``); the same functions are the ``torch.library``
+operators ``apa_forward_triton`` / ``apa_backward_triton`` that
+``torch.compile`` keeps whole. Imported on first CUDA use by ``dispatch``;
+with ``TRITON_INTERPRET=1`` they also run on CPU tensors (how the tests
+check them on machines without a GPU, which also compile them for
+sm_80/sm_90 with Triton's compiler).
 """
 import contextlib
+import functools
 import math
+from typing import NamedTuple
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
+from .operators import register_operator
+
 BLOCK = 2048  # elements per program (16 per thread of 4 warps)
 LN_2 = tl.constexpr(math.log(2))
 LOG2_E = tl.constexpr(math.log2(math.e))
+LAMBDA_MIN = tl.constexpr(1e-4)
+REDUCE_BLOCK = 1024  # partial sums a program of the reduction adds at once
 
 
 @triton.jit
@@ -94,11 +107,13 @@ def _tile(rows, inner, n_col_blocks, BLOCK_R: tl.constexpr,
 
 @triton.jit
 def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
-    """1/λ, log2 λ, κ and κ·log2 e of each row's channel, shaped
-    (BLOCK_R, 1)."""
+    """1/λ, log2 λ, κ and κ·log2 e of each row's channel (λ floored at
+    1e-4, both in float32), shaped (BLOCK_R, 1)."""
     channel = row % channels
-    lam = tl.load(lambda_ptr + channel, mask=row_mask, other=1.0)
-    kappa = tl.load(kappa_ptr + channel, mask=row_mask, other=1.0)
+    lam = tl.maximum(tl.load(lambda_ptr + channel, mask=row_mask, other=1.0),
+                     LAMBDA_MIN).to(tl.float32)
+    kappa = tl.load(kappa_ptr + channel, mask=row_mask,
+                    other=1.0).to(tl.float32)
     return ((1.0 / lam)[:, None], tl.log2(lam)[:, None], kappa[:, None],
             (kappa * LOG2_E)[:, None])
 
@@ -108,8 +123,9 @@ def _element_parameters(lambda_ptr, kappa_ptr, offsets, mask, channels):
     """The same for rows of C channels (channels innermost): each
     element's channel, shaped like the tile."""
     channel = offsets % channels
-    lam = tl.load(lambda_ptr + channel, mask=mask, other=1.0)
-    kappa = tl.load(kappa_ptr + channel, mask=mask, other=1.0)
+    lam = tl.maximum(tl.load(lambda_ptr + channel, mask=mask, other=1.0),
+                     LAMBDA_MIN).to(tl.float32)
+    kappa = tl.load(kappa_ptr + channel, mask=mask, other=1.0).to(tl.float32)
     return 1.0 / lam, tl.log2(lam), kappa, kappa * LOG2_E
 
 
@@ -205,9 +221,35 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                  mask=row_mask)
 
 
-def _wide(x: Tensor) -> bool:
-    """Whether element offsets (with a tile's overhang) can pass int32."""
-    return x.numel() + BLOCK >= 2**31
+@triton.jit
+def _parameter_grads_kernel(partial_lambda_ptr, partial_kappa_ptr,
+                            lambda_ptr, grad_lambda_ptr, grad_kappa_ptr,
+                            outer, channels, inner,
+                            BLOCK: tl.constexpr):
+    """∂L/∂λ and ∂L/∂κ of the channel c = program_id: its partial sums
+    (float32, laid out (outer, C, inner)) added in float64 in a fixed
+    order; the λ sum divided by max(λ, 1e-4)² (float32, as the forward
+    used it) and times 0 below the floor (as torch.clamp's gradient)."""
+    channel = tl.program_id(0)
+    count = outer * inner
+    lambda_acc = tl.zeros([BLOCK], dtype=tl.float64)
+    kappa_acc = tl.zeros([BLOCK], dtype=tl.float64)
+    for start in range(0, count, BLOCK):
+        k = start + tl.arange(0, BLOCK)
+        mask = k < count
+        offsets = (k // inner * channels + channel) * inner + k % inner
+        lambda_acc += tl.load(partial_lambda_ptr + offsets, mask=mask,
+                              other=0.0).to(tl.float64)
+        kappa_acc += tl.load(partial_kappa_ptr + offsets, mask=mask,
+                             other=0.0).to(tl.float64)
+    lam = tl.load(lambda_ptr + channel)
+    floored = tl.maximum(lam, LAMBDA_MIN).to(tl.float32).to(tl.float64)
+    active = (lam >= LAMBDA_MIN).to(tl.float64)
+    grad_lambda = tl.sum(lambda_acc, axis=0) / (floored * floored) * active
+    tl.store(grad_lambda_ptr + channel,
+             grad_lambda.to(grad_lambda_ptr.dtype.element_ty))
+    tl.store(grad_kappa_ptr + channel,
+             tl.sum(kappa_acc, axis=0).to(grad_kappa_ptr.dtype.element_ty))
 
 
 def _tile_width(rows: int, inner: int) -> int:
@@ -224,89 +266,120 @@ def _tile_width(rows: int, inner: int) -> int:
     return width
 
 
-def _launch_shape(x: Tensor, channels: int):
-    """(rows, inner, n_col_blocks, BLOCK_R, BLOCK_I, grid, channels_last)
-    for ``x``: rows of one channel, or, when the C channels are innermost
-    ((N, C) logits, (B·L, C, 1) tokens), rows of C channels."""
-    rows = 1 if channels == 1 else x.shape[0] * x.shape[1]
-    channels_last = channels > 1 and x.numel() == rows
+class Launch(NamedTuple):
+    """How the kernels cover a tensor of one shape: its (rows, inner) view,
+    the tile (BLOCK_R × BLOCK_I), the grid, int64 offsets (``wide``), the
+    channels-last layout, and the partial sums' (outer, C, inner) layout."""
+    rows: int
+    inner: int
+    n_col_blocks: int
+    block_r: int
+    block_i: int
+    grid: tuple
+    wide: bool
+    channels_last: bool
+    partial_outer: int
+    partial_inner: int
+
+
+@functools.lru_cache(maxsize=1024)
+def launch_for(shape: torch.Size, channels: int) -> Launch:
+    """The :class:`Launch` of a contiguous tensor of ``shape`` with
+    ``channels`` λ, κ (1, or C on dim 1): rows of one channel, or, when the
+    C channels are innermost ((N, C) logits, (B·L, C, 1) tokens), rows of
+    C channels. Cached: a network has few shapes."""
+    numel = math.prod(shape)
+    rows = 1 if channels == 1 else shape[0] * shape[1]
+    channels_last = channels > 1 and numel == rows
     if channels_last:
-        rows = x.numel() // channels
-    inner = x.numel() // rows
+        rows = numel // channels
+    inner = numel // rows
     block_i = _tile_width(rows, inner)
     block_r = BLOCK // block_i
     n_col_blocks = triton.cdiv(inner, block_i)
     grid = (triton.cdiv(rows, block_r) * n_col_blocks, )
-    return rows, inner, n_col_blocks, block_r, block_i, grid, channels_last
+    # partials: (row blocks, C) channels last, else (rows, column blocks)
+    # with rows = outer·C
+    partial_outer, partial_inner = ((triton.cdiv(rows, block_r), 1)
+                                    if channels_last else
+                                    (rows // channels, n_col_blocks))
+    return Launch(rows, inner, n_col_blocks, block_r, block_i, grid,
+                  numel + BLOCK >= 2**31, channels_last, partial_outer,
+                  partial_inner)
 
 
 def _on_device_of(x: Tensor):
-    """Launch on x's GPU, whichever is current (CPU: the interpreter)."""
-    if x.is_cuda:
+    """Launch on x's GPU when it is not the current one (CPU: the
+    interpreter)."""
+    if x.is_cuda and x.device.index != torch.cuda.current_device():
         return torch.cuda.device(x.device)
     return contextlib.nullcontext()
 
 
-@torch.library.custom_op('apa_mmdet::apa_forward_triton', mutates_args=())
-def apa_forward(x: Tensor, lambda_: Tensor, kappa: Tensor,
-                act: str) -> Tensor:
-    """APA (``act='apa'``) or AGLU (``'aglu'``) of a contiguous ``x``; λ
-    (floored) and κ are float32 of shape (1,) or (C,), C = x.shape[1]."""
+def _check_channels(x: Tensor, channels: int) -> None:
+    if channels > 1 and (x.dim() < 2 or x.shape[1] != channels):
+        raise ValueError(
+            f'input of shape {tuple(x.shape)} does not match '
+            f'num_parameters={channels}: per-channel APA needs {channels} '
+            'channels in dimension 1')
+
+
+def forward(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
+            act: str) -> Tensor:
+    """APA (``act='apa'``) or AGLU (``'aglu'``) of ``x`` (float32,
+    bfloat16 or float16; made contiguous), one launch; λ (floored inside)
+    and κ as stored, shape (1,) or (C,), C = x.shape[1]."""
+    x = x.contiguous()
     out = torch.empty_like(x)
+    channels = lambda_param.numel()
+    _check_channels(x, channels)
     if x.numel():
-        (rows, inner, n_col_blocks, block_r, block_i, grid,
-         channels_last) = _launch_shape(x, lambda_.numel())
+        launch = launch_for(x.shape, channels)
         with _on_device_of(x):
-            _apa_forward_kernel[grid](
-                x, out, lambda_, kappa, rows, inner, lambda_.numel(),
-                n_col_blocks, AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
-                WIDE=_wide(x), CHANNELS_LAST=channels_last,
+            _apa_forward_kernel[launch.grid](
+                x, out, lambda_param, kappa_param, launch.rows, launch.inner,
+                channels, launch.n_col_blocks, AGLU=act == 'aglu',
+                BLOCK_R=launch.block_r, BLOCK_I=launch.block_i,
+                WIDE=launch.wide, CHANNELS_LAST=launch.channels_last,
                 enable_fp_fusion=True)
     return out
 
 
-@apa_forward.register_fake
-def _apa_forward_shape(x, lambda_, kappa, act):
-    return torch.empty_like(x)
-
-
-@torch.library.custom_op('apa_mmdet::apa_backward_triton', mutates_args=())
-def apa_backward(grad: Tensor, x: Tensor, lambda_: Tensor, kappa: Tensor,
-                 act: str) -> tuple[Tensor, Tensor, Tensor]:
-    """grad_x (dtype of x) and, shaped like λ in float64, Σ g·∂out/∂λ·λ²
-    and Σ g·∂out/∂κ; ``grad`` and ``x`` contiguous and of the same dtype."""
-    channels = lambda_.numel()
+def backward(grad: Tensor, x: Tensor, lambda_param: Tensor,
+             kappa_param: Tensor, act: str) -> tuple[Tensor, Tensor, Tensor]:
+    """(∂L/∂x, ∂L/∂λ, ∂L/∂κ) for the output gradient ``grad``, typed and
+    shaped like x, λ and κ; two launches."""
+    x = x.contiguous()
+    grad = grad.to(x.dtype).contiguous()
+    channels = lambda_param.numel()
+    _check_channels(x, channels)
     grad_x = torch.empty_like(x)
+    grad_lambda = torch.empty_like(lambda_param)
+    grad_kappa = torch.empty_like(kappa_param)
     if not x.numel():
-        sums = lambda_.new_zeros(lambda_.shape, dtype=torch.float64)
-        return grad_x, sums, sums.clone()
-    (rows, inner, n_col_blocks, block_r, block_i, grid,
-     channels_last) = _launch_shape(x, channels)
-    shape = ((triton.cdiv(rows, block_r), inner) if channels_last else
-             (rows, n_col_blocks))
-    partial_lambda = x.new_empty(shape, dtype=torch.float32)
+        return grad_x, grad_lambda.zero_(), grad_kappa.zero_()
+    launch = launch_for(x.shape, channels)
+    partial_lambda = x.new_empty(
+        (launch.partial_outer, channels, launch.partial_inner),
+        dtype=torch.float32)
     partial_kappa = torch.empty_like(partial_lambda)
     with _on_device_of(x):
-        _apa_backward_kernel[grid](
-            grad, x, grad_x, lambda_, kappa, partial_lambda, partial_kappa,
-            rows, inner, channels, n_col_blocks, AGLU=act == 'aglu',
-            BLOCK_R=block_r, BLOCK_I=block_i, WIDE=_wide(x),
-            CHANNELS_LAST=channels_last, enable_fp_fusion=True)
-    return (grad_x, _per_channel(partial_lambda, channels, channels_last),
-            _per_channel(partial_kappa, channels, channels_last))
+        _apa_backward_kernel[launch.grid](
+            grad, x, grad_x, lambda_param, kappa_param, partial_lambda,
+            partial_kappa, launch.rows, launch.inner, channels,
+            launch.n_col_blocks, AGLU=act == 'aglu', BLOCK_R=launch.block_r,
+            BLOCK_I=launch.block_i, WIDE=launch.wide,
+            CHANNELS_LAST=launch.channels_last, enable_fp_fusion=True)
+        _parameter_grads_kernel[(channels, )](
+            partial_lambda, partial_kappa, lambda_param, grad_lambda,
+            grad_kappa, launch.partial_outer, channels, launch.partial_inner,
+            BLOCK=REDUCE_BLOCK)
+    return grad_x, grad_lambda, grad_kappa
 
 
-def _per_channel(partial: Tensor, channels: int,
-                 channels_last: bool) -> Tensor:
-    """Sum partials per channel: (row blocks, C) ones, or (rows,
-    n_col_blocks) ones with rows = N·C."""
-    if channels_last:
-        return partial.sum(0, dtype=torch.float64)
-    return partial.view(-1, channels, partial.shape[1]).sum(
-        (0, 2), dtype=torch.float64)
-
-
-@apa_backward.register_fake
-def _apa_backward_shape(grad, x, lambda_, kappa, act):
-    sums = lambda_.new_empty(lambda_.shape, dtype=torch.float64)
-    return torch.empty_like(x), sums, sums.clone()
+torch.library.custom_op('apa_mmdet::apa_forward_triton', forward,
+                        mutates_args=())
+torch.library.custom_op('apa_mmdet::apa_backward_triton', backward,
+                        mutates_args=())
+register_operator('apa_mmdet::apa_forward_triton',
+                  'apa_mmdet::apa_backward_triton')

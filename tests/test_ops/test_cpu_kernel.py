@@ -1,5 +1,6 @@
 # Copyright (c) apa_mmdet contributors.
-"""The fused CPU kernel against the eager formula (both analytic paths)."""
+"""The fused CPU kernel against the eager formula (both analytic paths,
+both taking the parameters as stored and returning finished gradients)."""
 import pytest
 import torch
 
@@ -30,9 +31,9 @@ def parameters(channels, dtype, seed=0):
 
 
 def both_paths(x, g, lam, kappa, act):
-    return [(impl.forward(x, lam, kappa, act),
-             impl.backward(g, x, lam, kappa, act))
-            for impl in (dispatch.CPU_KERNEL.implementation, dispatch.EAGER)]
+    return [(backend.forward(x, lam, kappa, act),
+             backend.backward(g, x, lam, kappa, act))
+            for backend in (dispatch.CPU_KERNEL.backend, dispatch.EAGER)]
 
 
 def relative(a, b):
@@ -47,18 +48,19 @@ def test_fused_equals_eager(dtype, channels, shape, act):
     x = torch.randn(shape, dtype=dtype) * 4
     g = torch.randn(shape, dtype=dtype)
     lam, kappa = parameters(channels, dtype)
-    (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = both_paths(
+    (out, (gx, grad_l, grad_k)), (ref, (ref_gx, ref_l, ref_k)) = both_paths(
         x, g, lam, kappa, act)
-    assert out.dtype == gx.dtype == dtype and out.shape == x.shape
-    assert sum_l.shape == sum_k.shape == (channels, )
+    assert out.dtype == gx.dtype == grad_l.dtype == grad_k.dtype == dtype
+    assert out.shape == x.shape
+    assert grad_l.shape == grad_k.shape == (channels, )
     if x.numel() == 0:
-        assert not sum_l.any() and not sum_k.any()
+        assert not grad_l.any() and not grad_k.any()
         return
     tol = TOLERANCES[dtype]
     assert relative(out, ref) < tol and relative(gx, ref_gx) < tol
-    # the parameter sums differ in summation order only
-    assert relative(sum_l, ref_l) < 100 * tol
-    assert relative(sum_k, ref_k) < 100 * tol
+    # the parameter gradients differ in summation order only
+    assert relative(grad_l, ref_l) < 100 * tol
+    assert relative(grad_k, ref_k) < 100 * tol
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
@@ -101,15 +103,74 @@ def test_non_contiguous_inputs():
     lam, kappa = parameters(6, torch.float32)
     for view in (x.to(memory_format=torch.channels_last),
                  x.transpose(2, 3)):
-        out = dispatch.CPU_KERNEL.forward(view, lam, kappa, 'aglu')
+        out = dispatch.CPU_KERNEL.backend.forward(view, lam, kappa, 'aglu')
         torch.testing.assert_close(
             out, eager.forward(view.contiguous(), lam, kappa,
                                           'aglu'))
 
 
+@pytest.mark.parametrize('param_dtype', [torch.float64, torch.bfloat16])
+def test_parameters_of_another_dtype_are_read_as_stored(param_dtype):
+    """λ, κ in another dtype than the compute dtype: floored in their own
+    dtype, converted inside the kernel, gradients returned in their dtype
+    (as the formula does)."""
+    x = torch.randn(3, 5, 7) * 3
+    g = torch.randn(3, 5, 7)
+    lam, kappa = (t.to(param_dtype) for t in parameters(5, torch.float32))
+    (out, grads), (ref, ref_grads) = both_paths(x, g, lam, kappa, 'aglu')
+    torch.testing.assert_close(out, ref)
+    for got, expected in zip(grads, ref_grads):
+        assert got.dtype == expected.dtype
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_no_lambda_gradient_below_the_floor():
+    """As torch.clamp(λ, min=1e-4): λ below the floor gets 0, λ at it its
+    gradient."""
+    x = torch.randn(2, 3, 4)
+    lam = torch.tensor([5e-5, 1e-4, 0.5])
+    kappa = torch.ones(3)
+    _, grad_lambda, _ = dispatch.CPU_KERNEL.backend.backward(
+        torch.ones_like(x), x, lam, kappa, 'aglu')
+    assert grad_lambda[0] == 0 and grad_lambda[1] != 0
+    assert grad_lambda[2] != 0
+
+
+def test_differentiable_function_makes_its_node_in_cpp():
+    """The eager entry point builds one C++ autograd node that saves only
+    x, λ, κ and returns finished gradients (none for inputs without
+    requires_grad)."""
+    backend = dispatch.CPU_KERNEL.backend
+    x = torch.randn(2, 3, 4, 5)
+    lam, kappa = parameters(3, torch.float32)
+    lam.requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        out = backend.differentiable(x, lam, kappa, 'aglu')
+    assert type(out.grad_fn).__name__ == 'CppNode<ActivationFunction>'
+    assert [t.data_ptr() for t in saved] == [
+        x.data_ptr(), lam.data_ptr(), kappa.data_ptr()]
+    g = torch.randn_like(out)
+    (grad_lambda, ) = torch.autograd.grad(out, (lam, ), g)
+    expected = backend.backward(g, x, lam.detach(), kappa, 'aglu')[1]
+    assert torch.equal(grad_lambda, expected)
+    with torch.no_grad():
+        assert backend.differentiable(x, lam, kappa, 'aglu').grad_fn is None
+
+
+def test_bad_shapes_are_rejected_by_name():
+    backend = dispatch.CPU_KERNEL.backend
+    lam, kappa = parameters(4, torch.float32)
+    with pytest.raises(RuntimeError, match='num_parameters=4'):
+        backend.forward(torch.randn(2, 3, 5), lam, kappa, 'aglu')
+    with pytest.raises(RuntimeError, match='1-D of equal size'):
+        backend.forward(torch.randn(2, 4, 5), lam, kappa[:2], 'aglu')
+
+
 def test_operator_schemas_and_fake_kernels():
-    """The ops' fake (meta) kernels agree with them, so torch.compile can
-    trace models that contain APA/AGLU."""
+    """The ops' fake (meta) kernels and autograd agree with them, so
+    torch.compile can trace models that contain APA/AGLU."""
     x = torch.randn(2, 3, 4, 4)
     lam, kappa = parameters(3, torch.float32)
     torch.library.opcheck(torch.ops.apa_mmdet.apa_forward.default,
@@ -124,11 +185,13 @@ def test_failed_build_falls_back_with_a_warning(monkeypatch):
 
     monkeypatch.setattr(dispatch.CPU_KERNEL, 'loaded', None)
     monkeypatch.setattr(dispatch.CPU_KERNEL, 'load', no_compiler)
+    monkeypatch.setattr(dispatch, '_chosen', {})
     with pytest.warns(UserWarning,
                       match=r'could not be built \(RuntimeError: c\+\+: '
                       r'error: not found\); using the eager formula'):
         assert not cpu_kernel_available()
     x = torch.randn(2, 3, requires_grad=True)
+    assert dispatch.backend_for(x) is dispatch.EAGER
     out = aglu(x, torch.tensor([0.5]), torch.tensor([1.2]))
     out.sum().backward()
     # the formula's gradient, in float64

@@ -58,3 +58,25 @@ def test_use_eager_formula_and_opting_out_select_the_formula(
     monkeypatch.setenv(kernel.env_var, '0')
     assert dispatch.select(x).name == 'eager'
     assert kernel.loaded is False
+
+
+def test_the_choice_is_made_once_per_device_type_and_dtype(monkeypatch):
+    """activation() asks select() once per (device type, dtype) and keeps
+    the answer; use_eager_formula() overrides it without touching it."""
+    from apa_mmdet.ops import activation
+    calls = []
+    select = dispatch.select
+    monkeypatch.setattr(dispatch, 'select',
+                        lambda x: calls.append((x.device.type, x.dtype))
+                        or select(x))
+    monkeypatch.setattr(dispatch, '_chosen', {})
+    lam, kappa = torch.ones(3), torch.ones(3)
+    for _ in range(3):
+        for dtype in (torch.float32, torch.float64):
+            activation(torch.randn(2, 3, dtype=dtype), lam, kappa, 'aglu')
+    assert calls == [('cpu', torch.float32), ('cpu', torch.float64)]
+    with use_eager_formula():
+        assert dispatch.backend_for(torch.ones(2)) is dispatch.EAGER
+    assert dispatch.backend_for(torch.ones(2)).name == 'cpu'
+    dispatch.forget_choices()
+    assert not dispatch._chosen

@@ -49,12 +49,17 @@ def seeded():
 
 @pytest.fixture
 def triton_path(monkeypatch):
-    """APA/AGLU of this test's tensors run on the Triton kernels, but inside
+    """APA/AGLU of this test's tensors run on the Triton kernels (eager
+    mode: the launchers; torch.compile: their operator), but inside
     ``use_eager_formula()``, where the reference runs the formula."""
+    assert dispatch.TRITON_KERNEL.available()
     monkeypatch.setattr(
-        dispatch, 'select', lambda x: dispatch.EAGER
+        dispatch, 'backend_for', lambda x: dispatch.EAGER
+        if dispatch._eager_formula_depth else dispatch.TRITON_KERNEL.backend)
+    monkeypatch.setattr(
+        dispatch, 'compiled_operator', lambda x: None
         if dispatch._eager_formula_depth else
-        dispatch.TRITON_KERNEL.implementation)
+        torch.ops.apa_mmdet.apa_forward_triton)
 
 
 def parameters(channels, seed=0):
@@ -66,30 +71,32 @@ def parameters(channels, seed=0):
 
 
 def triton_and_eager(x, g, lam, kappa, act):
-    """(out, (grad_x, Σλ, Σκ)) of the kernels, then of the float64 formula."""
-    g64, x64, lam64, kappa64 = (t.double() for t in (g, x, lam, kappa))
+    """(out, (grad_x, ∂L/∂λ, ∂L/∂κ)) of the kernels, then of the formula in
+    float64 (with the float32 parameters: the floor is taken in their
+    dtype, where λ = 1e-4 lies on it)."""
+    g64, x64 = g.double(), x.double()
     return ((torch.ops.apa_mmdet.apa_forward_triton(x, lam, kappa, act),
              torch.ops.apa_mmdet.apa_backward_triton(g, x, lam, kappa, act)),
-            (eager.forward(x64, lam64, kappa64, act),
-             eager.backward(g64, x64, lam64, kappa64, act)))
+            (eager.forward(x64, lam, kappa, act),
+             eager.backward(g64, x64, lam, kappa, act)))
 
 
 def assert_sums_close(sums, ref_sums, g, x, lam, kappa, act):
-    """The kernels' Σλ and Σκ within 1e-6·Σ|term| of the float64 formula's:
-    float32 partial sums of terms of both signs are off by ~ε·Σ|term|,
-    however much of that cancels in the sum."""
+    """The kernels' ∂L/∂λ and ∂L/∂κ within 1e-6·Σ|term| of the float64
+    formula's: float32 partial sums of terms of both signs are off by
+    ~ε·Σ|term|, however much of that cancels in the sum."""
     channels = lam.numel()
     flat = (1, x.numel())
 
     def per_element(parameter):
         view = (1, channels) + (1, ) * (x.dim() - 2) if channels > 1 else 1
-        return parameter.double().view(view).expand(x.shape).reshape(-1)
+        return parameter.view(view).expand(x.shape).reshape(-1)
 
     _, *terms = eager.backward(
         g.double().reshape(flat), x.double().reshape(flat),
         per_element(lam), per_element(kappa), act)
     for got, expected, term in zip(sums, ref_sums, terms):
-        term = term.abs().view(x.shape)
+        term = term.double().abs().view(x.shape)
         magnitude = (term.transpose(0, 1).reshape(channels, -1).sum(1)
                      if channels > 1 else term.sum().view(1))
         assert ((got - expected).abs() <= 1e-6 * magnitude).all(), \
@@ -110,7 +117,7 @@ def test_kernels_equal_the_formula_float32(channels, shape, act):
     (out, (gx, sum_l, sum_k)), (ref, (ref_gx, ref_l, ref_k)) = \
         triton_and_eager(x, g, lam, kappa, act)
     assert out.dtype == gx.dtype == torch.float32 and out.shape == x.shape
-    assert sum_l.dtype == torch.float64 and sum_l.shape == (channels, )
+    assert sum_l.dtype == torch.float32 and sum_l.shape == (channels, )
     if x.numel() == 0:
         assert not sum_l.any() and not sum_k.any()
         return
@@ -144,7 +151,9 @@ def test_int64_offsets_give_the_same_results(kernels, monkeypatch, channels,
     g = torch.randn(shape, device=DEVICE)
     lam, kappa = parameters(channels)
     narrow = triton_and_eager(x, g, lam, kappa, 'aglu')[0]
-    monkeypatch.setattr(kernels, '_wide', lambda x: True)
+    launch_for = kernels.launch_for
+    monkeypatch.setattr(kernels, 'launch_for',
+                        lambda *args: launch_for(*args)._replace(wide=True))
     wide = triton_and_eager(x, g, lam, kappa, 'aglu')[0]
     assert torch.equal(wide[0], narrow[0])
     for got, expected in zip(wide[1], narrow[1]):
@@ -163,7 +172,7 @@ def test_16_bit_in_and_out_computed_in_float32(dtype, channels):
     # one rounding of a float32 result: within the 16-bit format's ulp
     torch.testing.assert_close(out, ref.to(dtype))
     torch.testing.assert_close(gx, ref_gx.to(dtype))
-    assert_sums_close((sum_l, sum_k), (ref_l, ref_k), g, x, lam, kappa, True)
+    assert_sums_close((sum_l, sum_k), (ref_l, ref_k), g, x, lam, kappa, 'aglu')
 
 
 @pytest.mark.filterwarnings('ignore:invalid value:RuntimeWarning')  # inf·0
@@ -229,10 +238,11 @@ def test_autograd_on_the_kernels_equals_the_eager_formula(
         x.requires_grad_()
         lam_p, kappa_p = (t.to(dtype, copy=True).requires_grad_()
                           for t in (lam, kappa))
-        implementation = (dispatch.TRITON_KERNEL.implementation
-                          if path == 'triton' else dispatch.EAGER)
-        monkeypatch.setattr(dispatch, 'select',
-                            lambda _, chosen=implementation: chosen)
+        assert dispatch.TRITON_KERNEL.available()
+        backend = (dispatch.TRITON_KERNEL.backend
+                   if path == 'triton' else dispatch.EAGER)
+        monkeypatch.setattr(dispatch, 'backend_for',
+                            lambda _, chosen=backend: chosen)
         out = fn(x, lam_p, kappa_p)
         out.backward(torch.linspace(-1, 1, out.numel(), device=DEVICE,
                                     dtype=dtype).view_as(out))
@@ -260,6 +270,41 @@ def test_scale_add_on_the_kernels(triton_path, act):
     ref_grads = torch.autograd.grad(ref.sum(), (lam, kappa))
     for got, expected in zip(grads, ref_grads):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('channels,shape', [(1, (2, 6, 9, 7)),
+                                            (6, (2, 6, 9, 7)), (6, (40, 6))])
+def test_one_launch_forward_and_two_backward(kernels, triton_path,
+                                             monkeypatch, channels, shape):
+    """Eager AGLU on the Triton path: the forward kernel once, then the
+    backward kernel and the parameter-gradient reduction once each; λ's
+    floor, the 16-bit conversions and the finished parameter gradients
+    are inside them."""
+    launches = []
+
+    class Counted:
+
+        def __init__(self, name, kernel):
+            self.name, self.kernel = name, kernel
+
+        def __getitem__(self, grid):
+            launches.append(self.name)
+            return self.kernel[grid]
+
+    for name in ('_apa_forward_kernel', '_apa_backward_kernel',
+                 '_parameter_grads_kernel'):
+        monkeypatch.setattr(kernels, name, Counted(name,
+                                                   getattr(kernels, name)))
+    x = torch.randn(shape, device=DEVICE, requires_grad=True)
+    lam, kappa = parameters(channels)
+    lam.requires_grad_()
+    kappa.requires_grad_()
+    out = aglu(x, lam, kappa)
+    assert launches == ['_apa_forward_kernel']
+    out.backward(torch.randn_like(out))
+    assert launches == ['_apa_forward_kernel', '_apa_backward_kernel',
+                        '_parameter_grads_kernel']
+    assert lam.grad.dtype == kappa.grad.dtype == torch.float32
 
 
 def test_operator_schemas_and_fake_kernels():

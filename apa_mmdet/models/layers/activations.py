@@ -15,7 +15,7 @@ from mmcv.cnn import HSigmoid, HSwish, Swish, build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ...ops import aglu, apa
+from ...ops import activation, scale_add_activation
 
 InitValue = Union[float, Tuple[float, float]]
 # modules whose registered classes are activations: torch's, mmcv's (where
@@ -52,8 +52,9 @@ class AdaptiveActivation(nn.Module):
     κ (``kappa_param``), scalar or per channel, and applies ``act`` (their
     function in :mod:`apa_mmdet.ops`, 'apa' or 'aglu').
 
-    ``forward(x)`` is its one call; the fused end of an SE bottleneck, which
-    needs more, is :class:`SEResidualEnd`'s.
+    ``forward(x)`` is its call; :meth:`scale_add` is the fused end of an SE
+    bottleneck (:class:`SEResidualEnd` asks for it). λ and κ are checked
+    when built and when loaded from a checkpoint, not in every forward.
 
     Args:
         num_parameters (int): 1 for scalar λ, κ (official), or the channel
@@ -86,6 +87,8 @@ class AdaptiveActivation(nn.Module):
         self.dim = int(dim)
         self.lambda_init = _validate_init('lambda_init', lambda_init, True)
         self.kappa_init = _validate_init('kappa_init', kappa_init, False)
+        # per-channel parameters' channel dimension; 1 with one λ and κ
+        self._channel_dim = self.dim if self.num_parameters > 1 else 1
         self.lambda_param = nn.Parameter(torch.empty(self.num_parameters))
         self.kappa_param = nn.Parameter(torch.empty(self.num_parameters))
         self.reset_parameters()
@@ -97,8 +100,40 @@ class AdaptiveActivation(nn.Module):
             self.kappa_param.uniform_(*self.kappa_init)
 
     def forward(self, x: Tensor) -> Tensor:
-        function = aglu if self.act == 'aglu' else apa
-        return function(x, self.lambda_param, self.kappa_param, self.dim)
+        return activation(x, self.lambda_param, self.kappa_param, self.act,
+                          self._channel_dim)
+
+    def scale_add(self, x: Tensor, gate: Tensor, identity: Tensor) -> Tensor:
+        """act(x·gate + identity) in one fused call that keeps x, gate and
+        identity for backward instead of the sum.
+
+        Args:
+            x (Tensor): (N, C, H, W).
+            gate (Tensor): (N, C).
+            identity (Tensor): (N, C, H, W).
+
+        Returns:
+            Tensor: (N, C, H, W).
+        """
+        if self._channel_dim not in (1, -3):
+            raise ValueError('the fused SE end takes (N, C, H, W) maps: '
+                             f'dim={self.dim} is not their channel '
+                             'dimension')
+        return scale_add_activation(x, gate, identity, self.lambda_param,
+                                    self.kappa_param, self.act)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Check λ and κ from a checkpoint before they are copied in: 1-D
+        of ``num_parameters`` finite values (torch reports other shapes)."""
+        for name in ('lambda_param', 'kappa_param'):
+            value = state_dict.get(prefix + name)
+            if (isinstance(value, Tensor)
+                    and value.shape == (self.num_parameters, )
+                    and not torch.isfinite(value).all()):
+                raise ValueError(
+                    f'{prefix}{name} in the checkpoint is not finite: '
+                    f'{value.tolist()}')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (f'num_parameters={self.num_parameters}, '

@@ -6,7 +6,6 @@ from typing import Optional
 from torch import Tensor, nn
 from torch.nn.modules import module as torch_module
 
-from ...ops import scale_add_apa
 from .activations import AdaptiveActivation
 
 
@@ -23,8 +22,8 @@ class SEResidualEnd(nn.Module):
     ``se`` follows the SE contract, se(x) = x · gate(x) with a per-channel
     gate; when it also exposes ``gate(x)`` (N, C) and ``act`` is an
     APA/AGLU module, the end runs as one fused call
-    (:func:`~apa_mmdet.ops.scale_add_apa`: act(x·gate + identity) without
-    keeping the sum for backward), unless hooks watch ``act``: then it runs
+    (``act.scale_add``: act(x·gate + identity) without keeping the sum for
+    backward), unless hooks watch ``act``: then it runs
     ``act(se(x) + identity)``, so every activation hook sees its input as a
     plain call (the values are the same).
 
@@ -54,13 +53,7 @@ class SEResidualEnd(nn.Module):
 
     def forward(self, x: Tensor, identity: Tensor) -> Tensor:
         if self.fused():
-            act = self.act
-            if act.num_parameters > 1 and act.dim % x.dim() != 1:
-                raise ValueError(f'the SE end takes (N, C, H, W) maps: '
-                                 f'dim={act.dim} is not their channel '
-                                 'dimension')
-            return scale_add_apa(x, self.se.gate(x), identity,
-                                 act.lambda_param, act.kappa_param, act.act)
+            return self.act.scale_add(x, self.se.gate(x), identity)
         out = x if self.se is None else self.se(x)
         out += identity
         return self.act(out)

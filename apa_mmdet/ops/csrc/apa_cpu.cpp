@@ -8,14 +8,25 @@
 // u = κz − ln λ, t = exp(−|u|):
 //   log p = (min(u, 0) − log1p(t)) / λ = −s/λ,   σ(−u) = (u ≥ 0 ? t : 1)/(1 + t)
 //   q = p·σ(−u)/λ,  ∂p/∂z = κq,  ∂p/∂κ = zq,  ∂p/∂λ = p·(s − σ(−u))/λ²
-// (the /λ² of the λ-gradient is applied by the caller). Three transcendentals
-// per element in each direction (two exp, one log1p; see the helpers). Where w = e^{−u} < 1e-3, s − σ = log1p(w) −
-// w/(1+w) cancels and its series w²(1/2 − w(2/3 − w(3/4 − 4w/5))) is used.
+// Three transcendentals per element in each direction (two exp, one log1p;
+// see the helpers). Where w = e^{−u} < 1e-3, s − σ = log1p(w) − w/(1+w)
+// cancels and its series w²(1/2 − w(2/3 − w(3/4 − 4w/5))) is used.
 // float16/bfloat16 are computed in float32, float64 in float64.
+//
+// The kernels take the parameters as they are stored (any float dtype, λ
+// not yet floored) and finish their gradients: λ is used as max(λ, 1e-4)
+// and gets no gradient below it (as torch.clamp), ∂L/∂λ and ∂L/∂κ come back
+// in the parameters' dtypes. They are registered twice: as the operators
+// torch.ops.apa_mmdet.apa_forward/apa_backward (what torch.compile puts in
+// its graphs) and as this extension module's functions, which eager mode
+// calls directly, without the dispatcher: forward/backward, and
+// differentiable, forward with its autograd node made here in C++ (no
+// Python runs in its backward).
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
+#include <torch/extension.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -32,10 +43,11 @@ constexpr int64_t kScalarRowLength = 16384;  // elements per task, scalar λ/κ
 constexpr int64_t kGrainElements = 32768;    // elements per parallel task
 constexpr int64_t kBufferLength = 256;       // 16-bit conversion buffer
 constexpr double kSeriesMinU = 6.907755278982137;  // −ln(1e-3)
+constexpr double kLambdaMin = 1e-4;  // λ is used as max(λ, 1e-4)
 
 template <typename T>
 struct Channel {
-  T kappa, log_lambda, inv_lambda;
+  T kappa, log_lambda, inv_lambda, lambda;  // lambda: floored
 };
 
 // log1p(t) for t in [0, 1]. float: t·P(t), P the degree-9 Chebyshev
@@ -256,17 +268,62 @@ void for_each_row(const Rows& rows, const F& fn) {
   });
 }
 
+// Each channel's κ and max(λ, 1e-4) (floored in λ's own dtype, as
+// torch.clamp) in the compute type T, from parameters of any float dtype.
 template <typename T>
 std::vector<Channel<T>> channel_constants(const at::Tensor& lambda,
                                           const at::Tensor& kappa) {
-  auto lam = lambda.contiguous();
-  auto kap = kappa.contiguous();
-  const T* lp = lam.data_ptr<T>();
-  const T* kp = kap.data_ptr<T>();
-  std::vector<Channel<T>> out(lam.numel());
-  for (int64_t c = 0; c < lam.numel(); ++c)
-    out[c] = {kp[c], std::log(lp[c]), T(1) / lp[c]};
+  const int64_t channels = lambda.numel();
+  std::vector<Channel<T>> out(channels);
+  const auto lam = lambda.contiguous();
+  const auto kap = kappa.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, lam.scalar_type(), "apa_lambda", [&] {
+        const scalar_t* lp = lam.const_data_ptr<scalar_t>();
+        for (int64_t c = 0; c < channels; ++c) {
+          const T value =
+              T(lp[c] < scalar_t(kLambdaMin) ? scalar_t(kLambdaMin) : lp[c]);
+          out[c].lambda = value;
+          out[c].log_lambda = std::log(value);
+          out[c].inv_lambda = T(1) / value;
+        }
+      });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, kap.scalar_type(), "apa_kappa", [&] {
+        const scalar_t* kp = kap.const_data_ptr<scalar_t>();
+        for (int64_t c = 0; c < channels; ++c) out[c].kappa = T(kp[c]);
+      });
   return out;
+}
+
+// ∂L/∂λ = Σ g·∂out/∂λ·λ² / λ² (0·that below the floor, as torch.clamp's
+// gradient) and ∂L/∂κ, from per-channel float64 sums, in the parameters'
+// dtypes and shapes.
+template <typename T>
+std::tuple<at::Tensor, at::Tensor> parameter_grads(
+    const std::vector<double>& lambda_sums, const std::vector<double>& kappa_sums,
+    const std::vector<Channel<T>>& consts, const at::Tensor& lambda,
+    const at::Tensor& kappa) {
+  const int64_t channels = lambda.numel();
+  const auto lam = lambda.contiguous();
+  auto grad_lambda = at::empty(lambda.sizes(), lambda.options());
+  auto grad_kappa = at::empty(kappa.sizes(), kappa.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, lam.scalar_type(), "apa_grad_lambda", [&] {
+        const scalar_t* lp = lam.const_data_ptr<scalar_t>();
+        scalar_t* gp = grad_lambda.data_ptr<scalar_t>();
+        for (int64_t c = 0; c < channels; ++c) {
+          const double floored = double(consts[c].lambda);
+          const double active = lp[c] >= scalar_t(kLambdaMin) ? 1. : 0.;
+          gp[c] = scalar_t(lambda_sums[c] / (floored * floored) * active);
+        }
+      });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, kappa.scalar_type(), "apa_grad_kappa", [&] {
+        scalar_t* gp = grad_kappa.data_ptr<scalar_t>();
+        for (int64_t c = 0; c < channels; ++c) gp[c] = scalar_t(kappa_sums[c]);
+      });
+  return {grad_lambda, grad_kappa};
 }
 
 template <typename T>
@@ -301,13 +358,14 @@ void check_inputs(const at::Tensor& x, const at::Tensor& lambda,
                   const at::Tensor& kappa) {
   TORCH_CHECK(x.device().is_cpu(), "apa_mmdet CPU kernel got a ",
               x.device(), " tensor");
-  TORCH_CHECK(x.is_contiguous(), "apa_mmdet CPU kernel needs a contiguous input");
-  TORCH_CHECK(lambda.numel() == kappa.numel() && lambda.dim() == 1,
-              "lambda and kappa must be 1-D of equal size");
-  TORCH_CHECK(lambda.scalar_type() == kappa.scalar_type(),
-              "lambda and kappa must share a dtype");
+  TORCH_CHECK(lambda.dim() == 1 && kappa.dim() == 1 &&
+                  lambda.numel() == kappa.numel() && lambda.numel() >= 1,
+              "lambda_param and kappa_param must be 1-D of equal size, got ",
+              lambda.sizes(), " and ", kappa.sizes());
   TORCH_CHECK(lambda.numel() == 1 || (x.dim() >= 2 && x.size(1) == lambda.numel()),
-              "per-channel parameters need C in dimension 1 of the input");
+              "input of shape ", x.sizes(), " does not match num_parameters=",
+              lambda.numel(), ": per-channel APA needs ", lambda.numel(),
+              " channels in dimension 1");
 }
 
 // act is "apa" or "aglu" (AGLU(z) = z·APA(z)).
@@ -317,17 +375,16 @@ bool is_aglu(c10::string_view act) {
   return act == "aglu";
 }
 
-at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
+at::Tensor apa_forward(const at::Tensor& input, const at::Tensor& lambda,
                        const at::Tensor& kappa, c10::string_view act) {
-  check_inputs(x, lambda, kappa);
+  check_inputs(input, lambda, kappa);
   const bool aglu = is_aglu(act);
+  const auto x = input.contiguous();
   auto out = at::empty_like(x);
   const Rows rows = make_rows(x, lambda.numel());
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "apa_forward", [&] {
         using opmath_t = at::opmath_type<scalar_t>;
-        TORCH_CHECK(lambda.scalar_type() == c10::CppTypeToScalarType<opmath_t>::value,
-                    "lambda/kappa must be in the compute dtype");
         const auto consts = channel_constants<opmath_t>(lambda, kappa);
         const scalar_t* xp = x.const_data_ptr<scalar_t>();
         scalar_t* op = out.data_ptr<scalar_t>();
@@ -373,129 +430,171 @@ at::Tensor apa_forward(const at::Tensor& x, const at::Tensor& lambda,
   return out;
 }
 
-// apa_backward for channels-last inputs: tokens in blocks, each block's
-// per-channel sums in the compute dtype, the blocks' added in float64.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_channels_last(
-    const at::Tensor& grad, const at::Tensor& x, at::Tensor& grad_x,
-    const at::Tensor& lambda, const at::Tensor& kappa, const Rows& rows,
-    bool aglu) {
+// The λ and κ terms of channels-last inputs: tokens in blocks, each
+// block's per-channel sums in the compute dtype, the blocks' added in
+// float64 in block order; writes grad_x.
+template <typename scalar_t, typename opmath_t>
+void backward_channels_last(const scalar_t* gp, const scalar_t* xp,
+                            scalar_t* gxp, const Rows& rows,
+                            const std::vector<Channel<opmath_t>>& consts,
+                            bool aglu, std::vector<double>& lambda_sums,
+                            std::vector<double>& kappa_sums) {
   const int64_t channels = rows.channels;
   const int64_t tokens = rows.count / channels;
   const int64_t block = std::max<int64_t>(1, kGrainElements / channels);
   const int64_t blocks = (tokens + block - 1) / block;
-  auto opts = x.options().dtype(at::kDouble);
-  auto sum_lambda = at::zeros({blocks, channels}, opts);
-  auto sum_kappa = at::zeros({blocks, channels}, opts);
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "apa_backward", [&] {
-        using opmath_t = at::opmath_type<scalar_t>;
-        TORCH_CHECK(lambda.scalar_type() == c10::CppTypeToScalarType<opmath_t>::value,
-                    "lambda/kappa must be in the compute dtype");
-        const auto arrays =
-            channel_arrays(channel_constants<opmath_t>(lambda, kappa));
-        const scalar_t* xp = x.const_data_ptr<scalar_t>();
-        const scalar_t* gp = grad.const_data_ptr<scalar_t>();
-        scalar_t* gxp = grad_x.data_ptr<scalar_t>();
-        double* slp = sum_lambda.data_ptr<double>();
-        double* skp = sum_kappa.data_ptr<double>();
-        at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-          std::vector<opmath_t> acc_lambda(channels), acc_kappa(channels);
-          for (int64_t b = begin; b < end; ++b) {
-            std::fill(acc_lambda.begin(), acc_lambda.end(), opmath_t(0));
-            std::fill(acc_kappa.begin(), acc_kappa.end(), opmath_t(0));
-            for (int64_t t = b * block; t < std::min(tokens, (b + 1) * block);
-                 ++t) {
-              const int64_t start = t * channels;
-              if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-                backward_channels(
-                    reinterpret_cast<const opmath_t*>(gp) + start,
-                    reinterpret_cast<const opmath_t*>(xp) + start,
-                    reinterpret_cast<opmath_t*>(gxp) + start, channels, 0,
-                    arrays, aglu, acc_lambda.data(), acc_kappa.data());
-              } else {
-                opmath_t gb[kBufferLength], xb[kBufferLength],
-                    ob[kBufferLength];
-                for (int64_t i = 0; i < channels; i += kBufferLength) {
-                  const int64_t m = std::min(kBufferLength, channels - i);
-                  for (int64_t k = 0; k < m; ++k) {
-                    xb[k] = opmath_t(xp[start + i + k]);
-                    gb[k] = opmath_t(gp[start + i + k]);
-                  }
-                  backward_channels(gb, xb, ob, m, i, arrays, aglu,
-                                    acc_lambda.data() + i,
-                                    acc_kappa.data() + i);
-                  for (int64_t k = 0; k < m; ++k)
-                    gxp[start + i + k] = scalar_t(ob[k]);
-                }
-              }
+  const auto arrays = channel_arrays(consts);
+  std::vector<double> block_lambda(blocks * channels),
+      block_kappa(blocks * channels);
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<opmath_t> acc_lambda(channels), acc_kappa(channels);
+    for (int64_t b = begin; b < end; ++b) {
+      std::fill(acc_lambda.begin(), acc_lambda.end(), opmath_t(0));
+      std::fill(acc_kappa.begin(), acc_kappa.end(), opmath_t(0));
+      for (int64_t t = b * block; t < std::min(tokens, (b + 1) * block); ++t) {
+        const int64_t start = t * channels;
+        if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+          backward_channels(gp + start, xp + start, gxp + start, channels, 0,
+                            arrays, aglu, acc_lambda.data(), acc_kappa.data());
+        } else {
+          opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
+          for (int64_t i = 0; i < channels; i += kBufferLength) {
+            const int64_t m = std::min(kBufferLength, channels - i);
+            for (int64_t k = 0; k < m; ++k) {
+              xb[k] = opmath_t(xp[start + i + k]);
+              gb[k] = opmath_t(gp[start + i + k]);
             }
-            for (int64_t c = 0; c < channels; ++c) {
-              slp[b * channels + c] = acc_lambda[c];
-              skp[b * channels + c] = acc_kappa[c];
-            }
+            backward_channels(gb, xb, ob, m, i, arrays, aglu,
+                              acc_lambda.data() + i, acc_kappa.data() + i);
+            for (int64_t k = 0; k < m; ++k) gxp[start + i + k] = scalar_t(ob[k]);
           }
-        });
-      });
-  return {grad_x, sum_lambda.sum(0), sum_kappa.sum(0)};
+        }
+      }
+      for (int64_t c = 0; c < channels; ++c) {
+        block_lambda[b * channels + c] = acc_lambda[c];
+        block_kappa[b * channels + c] = acc_kappa[c];
+      }
+    }
+  });
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t c = 0; c < channels; ++c) {
+      lambda_sums[c] += block_lambda[b * channels + c];
+      kappa_sums[c] += block_kappa[b * channels + c];
+    }
 }
 
-// Returns (grad_x, Σ g·∂out/∂λ·λ², Σ g·∂out/∂κ); the sums have λ's shape and
-// are float64.
+// The λ and κ terms of rows of one channel (or chunks, scalar λ, κ): one
+// float64 sum per row, added per channel in row order; writes grad_x.
+template <typename scalar_t, typename opmath_t>
+void backward_rows(const scalar_t* gp, const scalar_t* xp, scalar_t* gxp,
+                   const Rows& rows,
+                   const std::vector<Channel<opmath_t>>& consts, bool aglu,
+                   std::vector<double>& lambda_sums,
+                   std::vector<double>& kappa_sums) {
+  using V = Vectorized<opmath_t>;
+  std::vector<double> row_lambda(rows.count), row_kappa(rows.count);
+  for_each_row(rows, [&](int64_t r, int64_t start, int64_t n, int64_t channel) {
+    const auto& c = consts[channel];
+    V acc_lambda(opmath_t(0)), acc_kappa(opmath_t(0));
+    if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+      backward_span(gp + start, xp + start, gxp + start, n, c, aglu,
+                    acc_lambda, acc_kappa);
+    } else {
+      opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
+      for (int64_t i = 0; i < n; i += kBufferLength) {
+        const int64_t m = std::min(kBufferLength, n - i);
+        for (int64_t k = 0; k < m; ++k) {
+          xb[k] = opmath_t(xp[start + i + k]);
+          gb[k] = opmath_t(gp[start + i + k]);
+        }
+        backward_span(gb, xb, ob, m, c, aglu, acc_lambda, acc_kappa);
+        for (int64_t k = 0; k < m; ++k) gxp[start + i + k] = scalar_t(ob[k]);
+      }
+    }
+    row_lambda[r] = lane_sum(acc_lambda);
+    row_kappa[r] = lane_sum(acc_kappa);
+  });
+  for (int64_t r = 0; r < rows.count; ++r) {
+    lambda_sums[r % rows.channels] += row_lambda[r];
+    kappa_sums[r % rows.channels] += row_kappa[r];
+  }
+}
+
+// (∂L/∂x, ∂L/∂λ, ∂L/∂κ): ∂L/∂x like the input, the parameter gradients
+// like the parameters (see parameter_grads).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
-    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& lambda,
-    const at::Tensor& kappa, c10::string_view act) {
-  check_inputs(x, lambda, kappa);
+    const at::Tensor& grad_out, const at::Tensor& input,
+    const at::Tensor& lambda, const at::Tensor& kappa, c10::string_view act) {
+  check_inputs(input, lambda, kappa);
   const bool aglu = is_aglu(act);
-  TORCH_CHECK(grad.sizes() == x.sizes() && grad.scalar_type() == x.scalar_type()
-                  && grad.is_contiguous(),
-              "grad must be a contiguous tensor like the input");
+  TORCH_CHECK(grad_out.sizes() == input.sizes(),
+              "apa_mmdet: the output gradient has shape ", grad_out.sizes(),
+              ", the input ", input.sizes());
+  const auto x = input.contiguous();
+  const auto grad = grad_out.to(x.scalar_type()).contiguous();
   auto grad_x = at::empty_like(x);
   const Rows rows = make_rows(x, lambda.numel());
-  const int64_t channels = lambda.numel();
-  if (channels_last(rows))
-    return backward_channels_last(grad, x, grad_x, lambda, kappa, rows, aglu);
-  auto opts = x.options().dtype(at::kDouble);
-  auto sum_lambda = at::empty({rows.count}, opts);
-  auto sum_kappa = at::empty({rows.count}, opts);
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "apa_backward", [&] {
         using opmath_t = at::opmath_type<scalar_t>;
-        using V = Vectorized<opmath_t>;
-        TORCH_CHECK(lambda.scalar_type() == c10::CppTypeToScalarType<opmath_t>::value,
-                    "lambda/kappa must be in the compute dtype");
         const auto consts = channel_constants<opmath_t>(lambda, kappa);
+        std::vector<double> lambda_sums(lambda.numel()),
+            kappa_sums(lambda.numel());
         const scalar_t* xp = x.const_data_ptr<scalar_t>();
         const scalar_t* gp = grad.const_data_ptr<scalar_t>();
         scalar_t* gxp = grad_x.data_ptr<scalar_t>();
-        double* slp = sum_lambda.data_ptr<double>();
-        double* skp = sum_kappa.data_ptr<double>();
-        for_each_row(rows, [&](int64_t r, int64_t start, int64_t n,
-                               int64_t channel) {
-            const auto& c = consts[channel];
-            V acc_lambda(opmath_t(0)), acc_kappa(opmath_t(0));
-            if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-              backward_span(reinterpret_cast<const opmath_t*>(gp) + start,
-                            reinterpret_cast<const opmath_t*>(xp) + start,
-                            reinterpret_cast<opmath_t*>(gxp) + start, n, c,
-                            aglu, acc_lambda, acc_kappa);
-            } else {
-              opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
-              for (int64_t i = 0; i < n; i += kBufferLength) {
-                const int64_t m = std::min(kBufferLength, n - i);
-                for (int64_t k = 0; k < m; ++k) {
-                  xb[k] = opmath_t(xp[start + i + k]);
-                  gb[k] = opmath_t(gp[start + i + k]);
-                }
-                backward_span(gb, xb, ob, m, c, aglu, acc_lambda, acc_kappa);
-                for (int64_t k = 0; k < m; ++k) gxp[start + i + k] = scalar_t(ob[k]);
-              }
-            }
-            slp[r] = lane_sum(acc_lambda);
-            skp[r] = lane_sum(acc_kappa);
-        });
+        if (channels_last(rows))
+          backward_channels_last(gp, xp, gxp, rows, consts, aglu, lambda_sums,
+                                 kappa_sums);
+        else
+          backward_rows(gp, xp, gxp, rows, consts, aglu, lambda_sums,
+                        kappa_sums);
+        auto [grad_lambda, grad_kappa] =
+            parameter_grads(lambda_sums, kappa_sums, consts, lambda, kappa);
+        result = {grad_x, grad_lambda, grad_kappa};
       });
-  return {grad_x, sum_lambda.view({-1, channels}).sum(0),
-          sum_kappa.view({-1, channels}).sum(0)};
+  return result;
+}
+
+at::Tensor forward_function(const at::Tensor& x, const at::Tensor& lambda,
+                            const at::Tensor& kappa, const std::string& act) {
+  return apa_forward(x, lambda, kappa, act);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_function(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& lambda,
+    const at::Tensor& kappa, const std::string& act) {
+  return apa_backward(grad, x, lambda, kappa, act);
+}
+
+// APA/AGLU with its analytic backward, saving only x, λ and κ.
+struct ActivationFunction
+    : public torch::autograd::Function<ActivationFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& x, const at::Tensor& lambda,
+                            const at::Tensor& kappa, const std::string& act) {
+    ctx->save_for_backward({x, lambda, kappa});
+    ctx->saved_data["act"] = act;
+    return apa_forward(x, lambda, kappa, act);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto act = ctx->saved_data["act"].toStringRef();
+    auto [grad_x, grad_lambda, grad_kappa] =
+        apa_backward(grads[0], saved[0], saved[1], saved[2], act);
+    return {grad_x, grad_lambda, grad_kappa, at::Tensor()};
+  }
+};
+
+at::Tensor differentiable_function(const at::Tensor& x,
+                                   const at::Tensor& lambda,
+                                   const at::Tensor& kappa,
+                                   const std::string& act) {
+  return ActivationFunction::apply(x, lambda, kappa, act);
 }
 
 }  // namespace
@@ -510,4 +609,15 @@ TORCH_LIBRARY(apa_mmdet, m) {
 TORCH_LIBRARY_IMPL(apa_mmdet, CPU, m) {
   m.impl("apa_forward", &apa_forward);
   m.impl("apa_backward", &apa_backward);
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &forward_function, "APA or AGLU of x",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("differentiable", &differentiable_function,
+        "APA or AGLU of x, with autograd",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("backward", &backward_function,
+        "(grad_x, grad_lambda, grad_kappa) of APA or AGLU",
+        py::call_guard<py::gil_scoped_release>());
 }

@@ -1,5 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """APA/AGLU modules: parameters, initialisation, registry and mmcv/mmdet use."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 from mmcv.cnn import ConvModule, build_activation_layer
@@ -153,9 +155,15 @@ def counted_cpu_kernel_loads(monkeypatch):
     """The CPU kernel (built once for real) as if not yet loaded; returns
     the list its loader appends to."""
     assert dispatch.cpu_kernel_available()
+    backend = dispatch.CPU_KERNEL.backend
+    module = SimpleNamespace(forward=backend.forward,
+                             backward=backend.backward,
+                             differentiable=backend.differentiable)
     loads = []
     monkeypatch.setattr(dispatch.CPU_KERNEL, 'loaded', None)
-    monkeypatch.setattr(dispatch.CPU_KERNEL, 'load', lambda: loads.append(1))
+    monkeypatch.setattr(dispatch.CPU_KERNEL, 'load',
+                        lambda: loads.append(1) or module)
+    monkeypatch.setattr(dispatch, '_chosen', {})
     return loads
 
 
@@ -191,6 +199,58 @@ def test_torch_compile_loads_the_kernel_while_tracing(
     assert 'apa_mmdet.apa_forward' in graphs[0].print_readable(
         print_output=False)
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize('cls', [APA, AGLU])
+def test_parameters_are_checked_when_loaded_not_in_forward(monkeypatch,
+                                                           cls):
+    """A checkpoint's λ, κ are checked as they are loaded (a wrong shape by
+    torch, a non-finite value here, both naming the key); forward checks
+    nothing (the kernels still refuse a tensor without the channels)."""
+    layer = cls(num_parameters=3)
+    state = layer.state_dict()
+    state['lambda_param'] = torch.tensor([0.5, float('nan'), 1.0])
+    with pytest.raises(ValueError, match=r'lambda_param in the checkpoint '
+                       r'is not finite: \[0.5, nan, 1.0\]'):
+        layer.load_state_dict(state)
+    assert torch.isfinite(layer.lambda_param).all()  # nothing copied
+    state['lambda_param'] = torch.ones(4)
+    with pytest.raises(RuntimeError, match='size mismatch for lambda_param'):
+        layer.load_state_dict(state)
+    from apa_mmdet.ops import functional
+
+    def checked(*args, **kwargs):
+        raise AssertionError('forward checked its parameters')
+
+    monkeypatch.setattr(functional, '_check_parameters', checked)
+    layer(torch.randn(2, 3, 4)).sum().backward()
+    with pytest.raises(RuntimeError, match='num_parameters=3'):
+        layer(torch.randn(2, 4, 4))
+
+
+def test_eager_forward_backward_bypass_the_dispatcher():
+    """In eager mode a layer calls the CPU kernel directly: its operators
+    (torch.compile's boundary) never run; the dispatcher sees only the
+    allocations and the autograd plumbing."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    assert dispatch.cpu_kernel_available()
+    layer = AGLU(num_parameters=4)
+    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+    with Recorder() as recorder:
+        layer(x).backward(torch.ones(2, 4, 5, 5))
+    assert not [op for op in recorder.ops if 'apa_mmdet' in op]
+    assert x.grad is not None and layer.lambda_param.grad is not None
 
 
 def test_scale_add_rejects_an_unknown_function():
