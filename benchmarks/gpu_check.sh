@@ -7,7 +7,7 @@
 #      Inductor around them, 16-bit autocast through the APA SE-ResNet);
 #   3. the backbone benchmark: SE-R50-APA against R50 and SE-R50 (ReLU),
 #      float32 and bf16 autocast, time and peak memory;
-#   4. the host time per AGLU call and where it goes (torch.profiler);
+#   4. the host time per AGLU call against SiLU's (Python calls counted);
 #   5. export on the GPU: torch.export steps the Triton kernels aside and its
 #      program equals eager (layers and the APA SE-ResNet).
 # Step 1 needs torch and Triton only; steps 2-3 also mmdet (of mmcv's compiled
@@ -52,6 +52,6 @@ step tests 110 python -m pytest -q -rA -p no:cacheprovider \
   tests/test_models/test_layers/test_any_device_carafe.py \
   -k 'not compile_for_ampere_and_hopper and (triton_kernel or autocast or cuda)'
 step backbone 80 python -m benchmarks.backbone --device cuda --reps 5
-step host_overhead 40 python -m benchmarks.host_overhead
+step host_overhead 60 python -m benchmarks.host_overhead --device cuda --rounds 2
 step export 120 python -m pytest -q -rA -p no:cacheprovider \
   tests/test_ops/test_export.py -k cuda

@@ -140,7 +140,7 @@ def _run_worker(tree: str, device: str, calls: int) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def _table(runs: dict) -> str:
+def table(runs: dict) -> str:
     """Median µs, median ratio to SiLU fwd+bwd of the same process, and
     Python calls, per tree and row."""
     lines = [f'{"tree":10} {"row":42} {"us":>8} {"x SiLU":>7} '
@@ -187,11 +187,16 @@ def main(argv=None) -> None:
             runs[name].append(_run_worker(tree, args.device, args.calls))
     sys.stdout.write(f'device {args.device}, 1×8×4×4 input, per-channel '
                      f'λ, κ, {args.calls} calls per timing, median of '
-                     f'{args.rounds} processes per tree\n{_table(runs)}\n')
+                     f'{args.rounds} processes per tree\n{table(runs)}\n')
     if args.json:
+        commits = {name: subprocess.run(
+            ['git', 'rev-parse', '--short', 'HEAD'], cwd=tree,
+            capture_output=True, text=True).stdout.strip()
+            for name, tree in trees.items()}
         with open(args.json, 'w') as f:
             json.dump({'device': args.device, 'calls': args.calls,
-                       'trees': trees, 'runs': runs}, f, indent=1)
+                       'trees': trees, 'commits': commits, 'runs': runs}, f,
+                      indent=1)
 
 
 if __name__ == '__main__':

@@ -148,7 +148,7 @@ def test_differentiable_function_makes_its_node_in_cpp():
     with torch.autograd.graph.saved_tensors_hooks(
             lambda t: saved.append(t) or t, lambda t: t):
         out = backend.differentiable(x, lam, kappa, 'aglu')
-    assert type(out.grad_fn).__name__ == 'CppNode<ActivationFunction>'
+    assert 'ActivationFunction' in out.grad_fn.name()
     assert [t.data_ptr() for t in saved] == [
         x.data_ptr(), lam.data_ptr(), kappa.data_ptr()]
     g = torch.randn_like(out)
@@ -162,9 +162,9 @@ def test_differentiable_function_makes_its_node_in_cpp():
 def test_bad_shapes_are_rejected_by_name():
     backend = dispatch.CPU_KERNEL.backend
     lam, kappa = parameters(4, torch.float32)
-    with pytest.raises(RuntimeError, match='num_parameters=4'):
+    with pytest.raises(ValueError, match='num_parameters=4'):
         backend.forward(torch.randn(2, 3, 5), lam, kappa, 'aglu')
-    with pytest.raises(RuntimeError, match='1-D of equal size'):
+    with pytest.raises(ValueError, match='1-D of equal size'):
         backend.forward(torch.randn(2, 4, 5), lam, kappa[:2], 'aglu')
 
 

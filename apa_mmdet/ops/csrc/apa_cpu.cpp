@@ -354,23 +354,33 @@ void for_each_token(int64_t tokens, int64_t channels, const F& fn) {
   });
 }
 
+// A shape as Python prints it: (2, 3, 5, 5).
+std::string shape_string(at::IntArrayRef sizes) {
+  std::string out = "(";
+  for (size_t i = 0; i < sizes.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(sizes[i]);
+  return out + (sizes.size() == 1 ? ",)" : ")");
+}
+
 void check_inputs(const at::Tensor& x, const at::Tensor& lambda,
                   const at::Tensor& kappa) {
   TORCH_CHECK(x.device().is_cpu(), "apa_mmdet CPU kernel got a ",
               x.device(), " tensor");
-  TORCH_CHECK(lambda.dim() == 1 && kappa.dim() == 1 &&
-                  lambda.numel() == kappa.numel() && lambda.numel() >= 1,
-              "lambda_param and kappa_param must be 1-D of equal size, got ",
-              lambda.sizes(), " and ", kappa.sizes());
-  TORCH_CHECK(lambda.numel() == 1 || (x.dim() >= 2 && x.size(1) == lambda.numel()),
-              "input of shape ", x.sizes(), " does not match num_parameters=",
-              lambda.numel(), ": per-channel APA needs ", lambda.numel(),
-              " channels in dimension 1");
+  TORCH_CHECK_VALUE(lambda.dim() == 1 && kappa.dim() == 1 &&
+                        lambda.numel() == kappa.numel() && lambda.numel() >= 1,
+                    "lambda_param and kappa_param must be 1-D of equal size, "
+                    "got shapes ", shape_string(lambda.sizes()), " and ",
+                    shape_string(kappa.sizes()));
+  TORCH_CHECK_VALUE(
+      lambda.numel() == 1 || (x.dim() >= 2 && x.size(1) == lambda.numel()),
+      "input of shape ", shape_string(x.sizes()),
+      " does not match num_parameters=", lambda.numel(),
+      ": per-channel APA needs ", lambda.numel(), " channels in dimension 1");
 }
 
 // act is "apa" or "aglu" (AGLU(z) = z·APA(z)).
 bool is_aglu(c10::string_view act) {
-  TORCH_CHECK(act == "apa" || act == "aglu",
+  TORCH_CHECK_VALUE(act == "apa" || act == "aglu",
               "apa_mmdet: act must be 'apa' or 'aglu', got '", act, "'");
   return act == "aglu";
 }
@@ -527,9 +537,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apa_backward(
     const at::Tensor& lambda, const at::Tensor& kappa, c10::string_view act) {
   check_inputs(input, lambda, kappa);
   const bool aglu = is_aglu(act);
-  TORCH_CHECK(grad_out.sizes() == input.sizes(),
-              "apa_mmdet: the output gradient has shape ", grad_out.sizes(),
-              ", the input ", input.sizes());
+  TORCH_CHECK_VALUE(grad_out.sizes() == input.sizes(),
+                    "apa_mmdet: the output gradient has shape ",
+                    shape_string(grad_out.sizes()), ", the input ",
+                    shape_string(input.sizes()));
   const auto x = input.contiguous();
   const auto grad = grad_out.to(x.scalar_type()).contiguous();
   auto grad_x = at::empty_like(x);

@@ -224,7 +224,7 @@ def test_parameters_are_checked_when_loaded_not_in_forward(monkeypatch,
 
     monkeypatch.setattr(functional, '_check_parameters', checked)
     layer(torch.randn(2, 3, 4)).sum().backward()
-    with pytest.raises(RuntimeError, match='num_parameters=3'):
+    with pytest.raises(ValueError, match='num_parameters=3'):
         layer(torch.randn(2, 4, 4))
 
 
