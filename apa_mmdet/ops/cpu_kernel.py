@@ -3,7 +3,8 @@
 
 torch's C++ extension tool compiles it on first use for this CPU's vector
 instructions and caches it under ``TORCH_EXTENSIONS_DIR`` (default
-``~/.cache/torch_extensions``). The built module's ``forward`` and
+``~/.cache/torch_extensions``). The built module's ``differentiable``
+(``forward`` with its autograd node made in C++), ``forward`` and
 ``backward`` are what eager mode calls; loading it also registers the same
 kernels as ``torch.ops.apa_mmdet.apa_forward`` and ``apa_backward``, the
 operators ``torch.compile`` puts in its graphs (:mod:`.operators` gives

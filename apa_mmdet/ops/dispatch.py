@@ -16,7 +16,7 @@ other    any                                  the formula in torch ops
                                              (``eager.py``)
 =======  ==================================  ==============================
 
-An implementation is a :class:`Backend`: the two functions eager mode
+An implementation is a :class:`Backend`: the functions eager mode
 calls. :func:`backend_for` answers from a cache keyed by device type and
 dtype, so a call pays one dictionary lookup. A fused kernel is built (CPU)
 or imported (Triton) the first time a tensor needs it, also while
@@ -47,19 +47,24 @@ class Backend:
     finished gradients, typed and shaped like what they differentiate.
     ``differentiable``, where the implementation has one, is ``forward``
     with its autograd node made natively (the C++ kernel); else None and
-    ``functional`` wraps the pair in one ``autograd.Function``. A fused
-    kernel's are set when it loads.
+    ``functional`` wraps the pair in one ``autograd.Function``.
+    ``scale_add_forward(x, gate, identity, λ, κ, act)`` and
+    ``scale_add_backward(grad, x, gate, identity, λ, κ, act) -> (∂L/∂x,
+    ∂L/∂gate, ∂L/∂identity, ∂L/∂λ, ∂L/∂κ)``, where the implementation
+    fuses the end of an SE bottleneck, act(x·gate + identity) (Triton);
+    else None. A fused kernel's are set when it loads.
     """
 
-    __slots__ = ('name', 'forward', 'backward', 'differentiable')
+    __slots__ = ('name', 'forward', 'backward', 'differentiable',
+                 'scale_add_forward', 'scale_add_backward')
 
     def __init__(self, name: str, forward: Optional[Callable] = None,
-                 backward: Optional[Callable] = None,
-                 differentiable: Optional[Callable] = None) -> None:
+                 backward: Optional[Callable] = None) -> None:
         self.name = name
         self.forward = forward
         self.backward = backward
-        self.differentiable = differentiable
+        self.differentiable = None
+        self.scale_add_forward = self.scale_add_backward = None
 
     def __repr__(self) -> str:
         return f'Backend({self.name!r})'
@@ -81,7 +86,8 @@ class FusedKernel:
         env_var (str): Environment variable that disables it when '0'.
         load (callable): Builds or imports it, registering its operators;
             returns the module holding its eager ``forward``, ``backward``
-            and, optionally, ``differentiable``; raises when it cannot.
+            and, optionally, ``differentiable`` and ``scale_add_forward`` /
+            ``scale_add_backward``; raises when it cannot.
         describe_failure (callable): The warning for a ``load`` error.
     """
 
@@ -108,8 +114,10 @@ class FusedKernel:
                     module = self.load()
                     self.backend.forward = module.forward
                     self.backend.backward = module.backward
-                    self.backend.differentiable = getattr(
-                        module, 'differentiable', None)
+                    for optional in ('differentiable', 'scale_add_forward',
+                                     'scale_add_backward'):
+                        setattr(self.backend, optional,
+                                getattr(module, optional, None))
                     self.loaded = True
                 except Exception as error:  # the loaders say what can fail
                     warnings.warn(f'apa_mmdet: {self.describe_failure(error)}')

@@ -95,9 +95,9 @@ def backward(grad_out: Tensor, x: Tensor, lambda_param: Tensor,
             grad_out.to(dtype), x.to(dtype), lam_value,
             kappa_param.detach().to(dtype), act)
         # Σ g·∂out/∂λ·λ² / λ², none below the floor (as torch.clamp's)
-        active = lambda_param >= LAMBDA_MIN
-        grad_lambda = (lambda_terms / lam_value.double()**2).to(
-            lambda_param.dtype) * active
+        grad_lambda = torch.where(
+            lambda_param >= LAMBDA_MIN,
+            (lambda_terms / lam_value.double()**2).to(lambda_param.dtype), 0)
         return (grad_x.to(x.dtype), grad_lambda,
                 kappa_terms.to(kappa_param.dtype))
 

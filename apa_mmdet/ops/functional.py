@@ -32,6 +32,7 @@ whose parameters were checked when they were built or loaded.
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from . import dispatch
 from .eager import LAMBDA_MIN, broadcast, compute_dtype
@@ -41,7 +42,7 @@ ACTIVATIONS = ('apa', 'aglu')
 
 class _ActivationFunction(torch.autograd.Function):
     """APA or AGLU on a backend (``dispatch.Backend``), saving only the
-    input and the parameters for backward."""
+    input and the parameters for backward; differentiable once."""
 
     @staticmethod
     def forward(ctx, x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
@@ -51,6 +52,7 @@ class _ActivationFunction(torch.autograd.Function):
         return backend.forward(x, lambda_param, kappa_param, act)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor):
         return (*ctx.backend.backward(grad_out, *ctx.saved_tensors,
                                       ctx.act), None, None)
@@ -67,7 +69,9 @@ class _ScaleAddFunction(torch.autograd.Function):
     """act(x·gate + identity) on a backend, keeping x, gate and identity
     for backward, not the sum: a bottleneck's block input (the identity)
     and its SE input are held anyway, so the last activation of a block
-    costs no memory."""
+    costs no memory. On a backend that fuses it (Triton), one kernel each
+    way when the three share a dtype; else x·gate + identity in torch ops
+    (recomputed in backward) around the backend's activation."""
 
     @staticmethod
     def forward(ctx, x: Tensor, gate: Tensor, identity: Tensor,
@@ -75,12 +79,22 @@ class _ScaleAddFunction(torch.autograd.Function):
                 backend: dispatch.Backend, act: str) -> Tensor:
         ctx.save_for_backward(x, gate, identity, lambda_param, kappa_param)
         ctx.backend, ctx.act = backend, act
+        ctx.fused = (backend.scale_add_forward is not None
+                     and x.dtype == gate.dtype == identity.dtype)
+        if ctx.fused:
+            return backend.scale_add_forward(x, gate, identity, lambda_param,
+                                             kappa_param, act)
         return backend.forward(_scale_add(x, gate, identity), lambda_param,
                                kappa_param, act)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor):
         x, gate, identity, lambda_param, kappa_param = ctx.saved_tensors
+        if ctx.fused:
+            return (*ctx.backend.scale_add_backward(
+                grad_out, x, gate, identity, lambda_param, kappa_param,
+                ctx.act), None, None)
         grad_sum, grad_lambda, grad_kappa = ctx.backend.backward(
             grad_out, _scale_add(x, gate, identity), lambda_param,
             kappa_param, ctx.act)
@@ -106,9 +120,10 @@ def _needs_grad(*tensors: Tensor) -> bool:
 
 def activation(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
                act: str, dim: int = 1) -> Tensor:
-    """APA or AGLU (``act``) of ``x`` with parameters already checked
-    against it (as the layers' are at build and load): the hot path of
-    :func:`apa` and :func:`aglu`, same arguments."""
+    """APA or AGLU (``act``) of ``x`` without Python checks (the layers
+    check their parameters at build and load; the kernels check the
+    shapes): the hot path of :func:`apa` and :func:`aglu`, same
+    arguments."""
     if dim != 1 and lambda_param.numel() > 1:
         return activation(_channels_second(x, dim % x.dim()), lambda_param,
                           kappa_param, act).reshape(x.shape)
@@ -138,6 +153,10 @@ def scale_add_activation(x: Tensor, gate: Tensor, identity: Tensor,
     if _needs_grad(x, gate, identity, lambda_param, kappa_param):
         return _ScaleAddFunction.apply(x, gate, identity, lambda_param,
                                        kappa_param, backend, act)
+    if (backend.scale_add_forward is not None
+            and x.dtype == gate.dtype == identity.dtype):
+        return backend.scale_add_forward(x, gate, identity, lambda_param,
+                                         kappa_param, act)
     return backend.forward(_scale_add(x, gate, identity), lambda_param,
                            kappa_param, act)
 

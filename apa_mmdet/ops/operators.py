@@ -19,12 +19,14 @@ import torch
 
 
 def _forward_shape(x, lambda_, kappa, act):
-    return torch.empty_like(x)
+    # the kernels return contiguous tensors whatever the input's layout
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
 def _backward_shape(grad, x, lambda_, kappa, act):
-    return (torch.empty_like(x), torch.empty_like(lambda_),
-            torch.empty_like(kappa))
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            torch.empty_like(lambda_, memory_format=torch.contiguous_format),
+            torch.empty_like(kappa, memory_format=torch.contiguous_format))
 
 
 def register_operator(forward: str, backward: str) -> None:

@@ -28,10 +28,13 @@ is (tokens, C), each column one channel.
 :func:`forward` and :func:`backward` launch the kernels directly (eager
 mode's ``dispatch.Backend``); the same functions are the ``torch.library``
 operators ``apa_forward_triton`` / ``apa_backward_triton`` that
-``torch.compile`` keeps whole. Imported on first CUDA use by ``dispatch``;
-with ``TRITON_INTERPRET=1`` they also run on CPU tensors (how the tests
-check them on machines without a GPU, which also compile them for
-sm_80/sm_90 with Triton's compiler).
+``torch.compile`` keeps whole. :func:`scale_add_forward` and
+:func:`scale_add_backward` fuse the end of an SE bottleneck,
+act(x·gate + identity), the same way (one launch forward, two backward,
+the gate's gradient reduced with the parameters'). Imported on first CUDA
+use by ``dispatch``; with ``TRITON_INTERPRET=1`` they also run on CPU
+tensors (how the tests check them on machines without a GPU, which also
+compile them for sm_80/sm_90 with Triton's compiler).
 """
 import contextlib
 import functools
@@ -111,7 +114,8 @@ def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
     1e-4, both in float32), shaped (BLOCK_R, 1)."""
     channel = row % channels
     lam = tl.maximum(tl.load(lambda_ptr + channel, mask=row_mask, other=1.0),
-                     LAMBDA_MIN).to(tl.float32)
+                     LAMBDA_MIN,
+                     propagate_nan=tl.PropagateNan.ALL).to(tl.float32)
     kappa = tl.load(kappa_ptr + channel, mask=row_mask,
                     other=1.0).to(tl.float32)
     return ((1.0 / lam)[:, None], tl.log2(lam)[:, None], kappa[:, None],
@@ -124,19 +128,32 @@ def _element_parameters(lambda_ptr, kappa_ptr, offsets, mask, channels):
     element's channel, shaped like the tile."""
     channel = offsets % channels
     lam = tl.maximum(tl.load(lambda_ptr + channel, mask=mask, other=1.0),
-                     LAMBDA_MIN).to(tl.float32)
+                     LAMBDA_MIN,
+                     propagate_nan=tl.PropagateNan.ALL).to(tl.float32)
     kappa = tl.load(kappa_ptr + channel, mask=mask, other=1.0).to(tl.float32)
     return 1.0 / lam, tl.log2(lam), kappa, kappa * LOG2_E
+
+
+@triton.jit
+def _apa_terms(z, inv_lam, log2_lam, kappa_log2_e):
+    """The terms both directions use, for z in float32, in base 2
+    (``exp2`` is one instruction): v = u·log2 e, a = 2^{−|v|},
+    log2(1 + a), s·log2 e where s = softplus(−u) = −log σ(u), and
+    p = 2^{−s·log2 e/λ}."""
+    v = kappa_log2_e * z - log2_lam
+    a = tl.exp2(-tl.abs(v))
+    log2_1p_a = _log2_1p_unit(a)
+    softplus_neg_u_log2_e = log2_1p_a - tl.minimum(v, 0.0)
+    p = tl.exp2(-softplus_neg_u_log2_e * inv_lam)
+    return v, a, log2_1p_a, softplus_neg_u_log2_e, p
 
 
 @triton.jit
 def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
                n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                WIDE: tl.constexpr, CHANNELS_LAST: tl.constexpr):
-    """This program's tile of z (float32) and the terms both directions
-    use, in base 2 (``exp2`` is one instruction): v = u·log2 e,
-    a = 2^{−|v|}, log2(1 + a), s·log2 e where s = softplus(−u) = −log σ(u),
-    and p = 2^{−s·log2 e/λ}."""
+    """This program's tile of z (float32), its parameters and
+    :func:`_apa_terms`."""
     row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
                                          BLOCK_I, WIDE)
     if CHANNELS_LAST:
@@ -146,13 +163,38 @@ def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
         inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
             lambda_ptr, kappa_ptr, row, row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    v = kappa_log2_e * z - log2_lam
-    a = tl.exp2(-tl.abs(v))
-    log2_1p_a = _log2_1p_unit(a)
-    softplus_neg_u_log2_e = log2_1p_a - tl.minimum(v, 0.0)
-    p = tl.exp2(-softplus_neg_u_log2_e * inv_lam)
+    v, a, log2_1p_a, softplus_neg_u_log2_e, p = _apa_terms(
+        z, inv_lam, log2_lam, kappa_log2_e)
     return (row, row_mask, offsets, mask, z, kappa, inv_lam, v, a, log2_1p_a,
             softplus_neg_u_log2_e, p)
+
+
+@triton.jit
+def _gradient_terms(z, g, kappa, inv_lam, v, a, log2_1p_a,
+                    softplus_neg_u_log2_e, p, AGLU: tl.constexpr):
+    """∂L/∂z and each element's terms of Σ g·∂out/∂κ (without its 1/λ,
+    which the caller applies per row or element) and of
+    Σ g·∂out/∂λ·λ²."""
+    # σ(−u) = e^{−softplus(u)} = 2^{−log2(1 + a)}·(a if u >= 0 else 1)
+    sigma = tl.exp2(-log2_1p_a) * tl.where(v >= 0.0, a, 1.0)
+    # s − σ(−u): for u ≥ 0 a² times a polynomial (no difference of close
+    # values); for u < 0 the difference is at least ln 2 − 1/2
+    diff = tl.where(v >= 0.0, a * a * _log1p_minus_ratio_over_square(a),
+                    softplus_neg_u_log2_e * LN_2 - sigma)
+    g_p = g * p
+    # g·∂p/∂(κz) = g·p·σ(−u)/λ: the 1/λ is applied with κ for ∂L/∂z
+    g_p_sigma = g_p * sigma
+    kappa_over_lam = kappa * inv_lam
+    if AGLU:
+        z_g_p_sigma = z * g_p_sigma
+        grad_z = kappa_over_lam * z_g_p_sigma + g_p
+        kappa_terms = z * z_g_p_sigma
+        lambda_terms = z * g_p * diff
+    else:
+        grad_z = kappa_over_lam * g_p_sigma
+        kappa_terms = z * g_p_sigma
+        lambda_terms = g_p * diff
+    return grad_z, kappa_terms, lambda_terms
 
 
 @triton.jit
@@ -182,26 +224,9 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                                             n_col_blocks, BLOCK_R, BLOCK_I,
                                             WIDE, CHANNELS_LAST)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    # σ(−u) = e^{−softplus(u)} = 2^{−log2(1 + a)}·(a if u >= 0 else 1)
-    sigma = tl.exp2(-log2_1p_a) * tl.where(v >= 0.0, a, 1.0)
-    # s − σ(−u): for u ≥ 0 a² times a polynomial (no difference of close
-    # values); for u < 0 the difference is at least ln 2 − 1/2
-    diff = tl.where(v >= 0.0, a * a * _log1p_minus_ratio_over_square(a),
-                    softplus_neg_u_log2_e * LN_2 - sigma)
-    g_p = g * p
-    # g·∂p/∂(κz) = g·p·σ(−u)/λ: the 1/λ is applied per row, to κ for grad_x
-    # and to the tile's κ sum
-    g_p_sigma = g_p * sigma
-    kappa_over_lam = kappa * inv_lam
-    if AGLU:
-        z_g_p_sigma = z * g_p_sigma
-        grad_x = kappa_over_lam * z_g_p_sigma + g_p
-        kappa_terms = z * z_g_p_sigma
-        lambda_terms = z * g_p * diff
-    else:
-        grad_x = kappa_over_lam * g_p_sigma
-        kappa_terms = z * g_p_sigma
-        lambda_terms = g_p * diff
+    grad_x, kappa_terms, lambda_terms = _gradient_terms(
+        z, g, kappa, inv_lam, v, a, log2_1p_a, softplus_neg_u_log2_e, p,
+        AGLU)
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty),
              mask=mask)
     if CHANNELS_LAST:
@@ -222,34 +247,117 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
 
 
 @triton.jit
+def _scale_add_tile(x_ptr, gate_ptr, identity_ptr, lambda_ptr, kappa_ptr,
+                    rows, inner, channels, n_col_blocks,
+                    BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
+                    WIDE: tl.constexpr):
+    """The SE end's tile: rows are the (n, c) maps of (N, C, H, W) x and
+    identity, gate (N, C) one value per row; z = x·gate + identity in
+    float32, with :func:`_apa_terms`."""
+    row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
+                                         BLOCK_I, WIDE)
+    inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
+        lambda_ptr, kappa_ptr, row, row_mask, channels)
+    gate = tl.load(gate_ptr + row, mask=row_mask,
+                   other=0.0).to(tl.float32)[:, None]
+    x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    z = x * gate + tl.load(identity_ptr + offsets, mask=mask,
+                           other=0.0).to(tl.float32)
+    v, a, log2_1p_a, softplus_neg_u_log2_e, p = _apa_terms(
+        z, inv_lam, log2_lam, kappa_log2_e)
+    return (row, row_mask, offsets, mask, x, gate, z, kappa, inv_lam, v, a,
+            log2_1p_a, softplus_neg_u_log2_e, p)
+
+
+@triton.jit
+def _scale_add_forward_kernel(x_ptr, gate_ptr, identity_ptr, out_ptr,
+                              lambda_ptr, kappa_ptr, rows, inner, channels,
+                              n_col_blocks, AGLU: tl.constexpr,
+                              BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
+                              WIDE: tl.constexpr):
+    _, _, offsets, mask, _, _, z, _, _, _, _, _, _, p = _scale_add_tile(
+        x_ptr, gate_ptr, identity_ptr, lambda_ptr, kappa_ptr, rows, inner,
+        channels, n_col_blocks, BLOCK_R, BLOCK_I, WIDE)
+    out = p * z if AGLU else p
+    tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _scale_add_backward_kernel(grad_ptr, x_ptr, gate_ptr, identity_ptr,
+                               grad_x_ptr, grad_identity_ptr, lambda_ptr,
+                               kappa_ptr, partial_lambda_ptr,
+                               partial_kappa_ptr, partial_gate_ptr, rows,
+                               inner, channels, n_col_blocks,
+                               AGLU: tl.constexpr, BLOCK_R: tl.constexpr,
+                               BLOCK_I: tl.constexpr, WIDE: tl.constexpr):
+    """∂L/∂x = ∂L/∂z·gate and ∂L/∂identity = ∂L/∂z written; per row and
+    column block the partial sums of the λ, κ and gate gradients
+    (Σ ∂L/∂z·x for the gate)."""
+    (row, row_mask, offsets, mask, x, gate, z, kappa, inv_lam, v, a,
+     log2_1p_a, softplus_neg_u_log2_e, p) = _scale_add_tile(
+         x_ptr, gate_ptr, identity_ptr, lambda_ptr, kappa_ptr, rows, inner,
+         channels, n_col_blocks, BLOCK_R, BLOCK_I, WIDE)
+    g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    grad_z, kappa_terms, lambda_terms = _gradient_terms(
+        z, g, kappa, inv_lam, v, a, log2_1p_a, softplus_neg_u_log2_e, p,
+        AGLU)
+    tl.store(grad_x_ptr + offsets,
+             (grad_z * gate).to(grad_x_ptr.dtype.element_ty), mask=mask)
+    tl.store(grad_identity_ptr + offsets,
+             grad_z.to(grad_identity_ptr.dtype.element_ty), mask=mask)
+    partial = row * n_col_blocks + tl.program_id(0) % n_col_blocks
+    kappa_sum = tl.sum(kappa_terms, axis=1) * tl.reshape(inv_lam, (BLOCK_R, ))
+    tl.store(partial_kappa_ptr + partial, kappa_sum, mask=row_mask)
+    tl.store(partial_lambda_ptr + partial, tl.sum(lambda_terms, axis=1),
+             mask=row_mask)
+    tl.store(partial_gate_ptr + partial, tl.sum(grad_z * x, axis=1),
+             mask=row_mask)
+
+
+@triton.jit
 def _parameter_grads_kernel(partial_lambda_ptr, partial_kappa_ptr,
                             lambda_ptr, grad_lambda_ptr, grad_kappa_ptr,
-                            outer, channels, inner,
-                            BLOCK: tl.constexpr):
-    """∂L/∂λ and ∂L/∂κ of the channel c = program_id: its partial sums
-    (float32, laid out (outer, C, inner)) added in float64 in a fixed
-    order; the λ sum divided by max(λ, 1e-4)² (float32, as the forward
-    used it) and times 0 below the floor (as torch.clamp's gradient)."""
-    channel = tl.program_id(0)
-    count = outer * inner
-    lambda_acc = tl.zeros([BLOCK], dtype=tl.float64)
-    kappa_acc = tl.zeros([BLOCK], dtype=tl.float64)
-    for start in range(0, count, BLOCK):
-        k = start + tl.arange(0, BLOCK)
-        mask = k < count
-        offsets = (k // inner * channels + channel) * inner + k % inner
-        lambda_acc += tl.load(partial_lambda_ptr + offsets, mask=mask,
-                              other=0.0).to(tl.float64)
-        kappa_acc += tl.load(partial_kappa_ptr + offsets, mask=mask,
-                             other=0.0).to(tl.float64)
-    lam = tl.load(lambda_ptr + channel)
-    floored = tl.maximum(lam, LAMBDA_MIN).to(tl.float32).to(tl.float64)
-    active = (lam >= LAMBDA_MIN).to(tl.float64)
-    grad_lambda = tl.sum(lambda_acc, axis=0) / (floored * floored) * active
-    tl.store(grad_lambda_ptr + channel,
-             grad_lambda.to(grad_lambda_ptr.dtype.element_ty))
-    tl.store(grad_kappa_ptr + channel,
-             tl.sum(kappa_acc, axis=0).to(grad_kappa_ptr.dtype.element_ty))
+                            partial_gate_ptr, grad_gate_ptr, outer,
+                            channels, inner, BLOCK: tl.constexpr):
+    """Programs 0..C−1: ∂L/∂λ and ∂L/∂κ of the channel c = program_id,
+    its partial sums (float32, laid out (outer, C, inner)) added in
+    float64 in a fixed order; the λ sum divided by max(λ, 1e-4)² (float32,
+    as the forward used it), 0 below the floor (as torch.clamp's
+    gradient). Programs C.. (the SE end's only, one per row r of
+    outer·C): ∂L/∂gate[r], the sum of the row's ``inner`` partials."""
+    pid = tl.program_id(0)
+    if pid < channels:
+        count = outer * inner
+        lambda_acc = tl.zeros([BLOCK], dtype=tl.float64)
+        kappa_acc = tl.zeros([BLOCK], dtype=tl.float64)
+        for start in range(0, count, BLOCK):
+            k = start + tl.arange(0, BLOCK)
+            mask = k < count
+            offsets = (k // inner * channels + pid) * inner + k % inner
+            lambda_acc += tl.load(partial_lambda_ptr + offsets, mask=mask,
+                                  other=0.0).to(tl.float64)
+            kappa_acc += tl.load(partial_kappa_ptr + offsets, mask=mask,
+                                 other=0.0).to(tl.float64)
+        lam = tl.load(lambda_ptr + pid)
+        floored = tl.maximum(lam, LAMBDA_MIN,
+                             propagate_nan=tl.PropagateNan.ALL)
+        floored = floored.to(tl.float32).to(tl.float64)
+        grad_lambda = tl.where(
+            lam >= LAMBDA_MIN,
+            tl.sum(lambda_acc, axis=0) / (floored * floored), 0.0)
+        tl.store(grad_lambda_ptr + pid,
+                 grad_lambda.to(grad_lambda_ptr.dtype.element_ty))
+        tl.store(grad_kappa_ptr + pid,
+                 tl.sum(kappa_acc, axis=0).to(grad_kappa_ptr.dtype.element_ty))
+    else:
+        row = pid - channels
+        gate_acc = tl.zeros([BLOCK], dtype=tl.float64)
+        for start in range(0, inner, BLOCK):
+            k = start + tl.arange(0, BLOCK)
+            gate_acc += tl.load(partial_gate_ptr + row * inner + k,
+                                mask=k < inner, other=0.0).to(tl.float64)
+        tl.store(grad_gate_ptr + row,
+                 tl.sum(gate_acc, axis=0).to(grad_gate_ptr.dtype.element_ty))
 
 
 def _tile_width(rows: int, inner: int) -> int:
@@ -283,14 +391,17 @@ class Launch(NamedTuple):
 
 
 @functools.lru_cache(maxsize=1024)
-def launch_for(shape: torch.Size, channels: int) -> Launch:
+def launch_for(shape: torch.Size, channels: int,
+               per_map: bool = False) -> Launch:
     """The :class:`Launch` of a contiguous tensor of ``shape`` with
     ``channels`` λ, κ (1, or C on dim 1): rows of one channel, or, when the
     C channels are innermost ((N, C) logits, (B·L, C, 1) tokens), rows of
-    C channels. Cached: a network has few shapes."""
+    C channels; ``per_map``: rows of one (n, c) map whatever the
+    parameters (the SE end, whose gate is one value per map). Cached: a
+    network has few shapes."""
     numel = math.prod(shape)
-    rows = 1 if channels == 1 else shape[0] * shape[1]
-    channels_last = channels > 1 and numel == rows
+    rows = shape[0] * shape[1] if per_map or channels > 1 else 1
+    channels_last = not per_map and channels > 1 and numel == rows
     if channels_last:
         rows = numel // channels
     inner = numel // rows
@@ -330,6 +441,8 @@ def forward(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     bfloat16 or float16; made contiguous), one launch; λ (floored inside)
     and κ as stored, shape (1,) or (C,), C = x.shape[1]."""
     x = x.contiguous()
+    lambda_param = lambda_param.contiguous()
+    kappa_param = kappa_param.contiguous()
     out = torch.empty_like(x)
     channels = lambda_param.numel()
     _check_channels(x, channels)
@@ -350,6 +463,8 @@ def backward(grad: Tensor, x: Tensor, lambda_param: Tensor,
     """(∂L/∂x, ∂L/∂λ, ∂L/∂κ) for the output gradient ``grad``, typed and
     shaped like x, λ and κ; two launches."""
     x = x.contiguous()
+    lambda_param = lambda_param.contiguous()
+    kappa_param = kappa_param.contiguous()
     grad = grad.to(x.dtype).contiguous()
     channels = lambda_param.numel()
     _check_channels(x, channels)
@@ -370,11 +485,88 @@ def backward(grad: Tensor, x: Tensor, lambda_param: Tensor,
             launch.n_col_blocks, AGLU=act == 'aglu', BLOCK_R=launch.block_r,
             BLOCK_I=launch.block_i, WIDE=launch.wide,
             CHANNELS_LAST=launch.channels_last, enable_fp_fusion=True)
+        # (no gate: its two pointers are placeholders no program reads)
         _parameter_grads_kernel[(channels, )](
             partial_lambda, partial_kappa, lambda_param, grad_lambda,
-            grad_kappa, launch.partial_outer, channels, launch.partial_inner,
-            BLOCK=REDUCE_BLOCK)
+            grad_kappa, partial_lambda, grad_lambda, launch.partial_outer,
+            channels, launch.partial_inner, BLOCK=REDUCE_BLOCK)
     return grad_x, grad_lambda, grad_kappa
+
+
+def _check_scale_add(x: Tensor, gate: Tensor, identity: Tensor,
+                     channels: int) -> None:
+    _check_channels(x, channels)
+    if (x.dim() != 4 or gate.shape != x.shape[:2]
+            or identity.shape != x.shape):
+        raise ValueError(
+            f'x {tuple(x.shape)}, gate {tuple(gate.shape)} and identity '
+            f'{tuple(identity.shape)} must be (N, C, H, W), (N, C) and '
+            '(N, C, H, W)')
+
+
+def scale_add_forward(x: Tensor, gate: Tensor, identity: Tensor,
+                      lambda_param: Tensor, kappa_param: Tensor,
+                      act: str) -> Tensor:
+    """act(x·gate + identity), the end of an SE bottleneck, in one launch:
+    x, identity (N, C, H, W) and gate (N, C) of one dtype (the output's),
+    summed in float32."""
+    x, identity = x.contiguous(), identity.contiguous()
+    gate = gate.contiguous()
+    lambda_param = lambda_param.contiguous()
+    kappa_param = kappa_param.contiguous()
+    channels = lambda_param.numel()
+    _check_scale_add(x, gate, identity, channels)
+    out = torch.empty_like(x)
+    if x.numel():
+        launch = launch_for(x.shape, channels, per_map=True)
+        with _on_device_of(x):
+            _scale_add_forward_kernel[launch.grid](
+                x, gate, identity, out, lambda_param, kappa_param,
+                launch.rows, launch.inner, channels, launch.n_col_blocks,
+                AGLU=act == 'aglu', BLOCK_R=launch.block_r,
+                BLOCK_I=launch.block_i, WIDE=launch.wide,
+                enable_fp_fusion=True)
+    return out
+
+
+def scale_add_backward(grad: Tensor, x: Tensor, gate: Tensor,
+                       identity: Tensor, lambda_param: Tensor,
+                       kappa_param: Tensor, act: str):
+    """(∂L/∂x, ∂L/∂gate, ∂L/∂identity, ∂L/∂λ, ∂L/∂κ) of
+    :func:`scale_add_forward`, typed and shaped like what they
+    differentiate; two launches."""
+    x, identity = x.contiguous(), identity.contiguous()
+    gate = gate.contiguous()
+    lambda_param = lambda_param.contiguous()
+    kappa_param = kappa_param.contiguous()
+    grad = grad.to(x.dtype).contiguous()
+    channels = lambda_param.numel()
+    _check_scale_add(x, gate, identity, channels)
+    grad_x, grad_identity = torch.empty_like(x), torch.empty_like(identity)
+    grad_gate = torch.empty_like(gate)
+    grad_lambda = torch.empty_like(lambda_param)
+    grad_kappa = torch.empty_like(kappa_param)
+    if not x.numel():
+        return (grad_x, grad_gate.zero_(), grad_identity, grad_lambda.zero_(),
+                grad_kappa.zero_())
+    launch = launch_for(x.shape, channels, per_map=True)
+    partial_lambda = x.new_empty(
+        (launch.partial_outer, channels, launch.partial_inner),
+        dtype=torch.float32)
+    partial_kappa = torch.empty_like(partial_lambda)
+    partial_gate = torch.empty_like(partial_lambda)
+    with _on_device_of(x):
+        _scale_add_backward_kernel[launch.grid](
+            grad, x, gate, identity, grad_x, grad_identity, lambda_param,
+            kappa_param, partial_lambda, partial_kappa, partial_gate,
+            launch.rows, launch.inner, channels, launch.n_col_blocks,
+            AGLU=act == 'aglu', BLOCK_R=launch.block_r,
+            BLOCK_I=launch.block_i, WIDE=launch.wide, enable_fp_fusion=True)
+        _parameter_grads_kernel[(channels + launch.rows, )](
+            partial_lambda, partial_kappa, lambda_param, grad_lambda,
+            grad_kappa, partial_gate, grad_gate, launch.partial_outer,
+            channels, launch.partial_inner, BLOCK=REDUCE_BLOCK)
+    return grad_x, grad_gate, grad_identity, grad_lambda, grad_kappa
 
 
 torch.library.custom_op('apa_mmdet::apa_forward_triton', forward,

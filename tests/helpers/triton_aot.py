@@ -14,7 +14,10 @@ from triton.compiler import ASTSource
 from apa_mmdet.ops import triton_kernel as kernels
 
 KERNELS = {'forward': kernels._apa_forward_kernel,
-           'backward': kernels._apa_backward_kernel}
+           'backward': kernels._apa_backward_kernel,
+           'scale_add_forward': kernels._scale_add_forward_kernel,
+           'scale_add_backward': kernels._scale_add_backward_kernel,
+           'parameter_grads': kernels._parameter_grads_kernel}
 _TOOLS = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia',
                       'bin')
 
@@ -22,14 +25,18 @@ _TOOLS = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia',
 def compile_kernel(direction: str, arch: int, dtype: str, act: str,
                    block_r: int, block_i: int, wide: bool = False,
                    scalar: bool = False, channels_last: bool = False):
-    """The compiled kernel for ``sm_<arch>`` with tensors of ``dtype``
+    """The compiled kernel ``direction`` (a key of ``KERNELS``) for
+    ``sm_<arch>`` with tensors of ``dtype``
     ('fp32', 'bf16', 'fp16') and 16-aligned pointers and rows, as Triton
     specializes them at launch; ``scalar``: one λ and κ (rows = channels
     = 1, which Triton makes constants); ``channels_last``: per-lane λ, κ
     of rows of C channels."""
     kernel = KERNELS[direction]
     constants = dict(AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
-                     WIDE=wide, CHANNELS_LAST=channels_last)
+                     WIDE=wide, CHANNELS_LAST=channels_last,
+                     BLOCK=kernels.REDUCE_BLOCK)
+    constants = {name: value for name, value in constants.items()
+                 if name in kernel.arg_names}
     if scalar:
         constants.update(rows=1, channels=1)
     signature = {}

@@ -75,7 +75,8 @@ def test_16_bit_inputs_are_computed_in_float32(dtype, channels, shape):
     (ref, (ref_gx, ref_l, ref_k)), _ = both_paths(
         x.float(), g.float(), lam, kappa, 'aglu')
     assert out.dtype == gx.dtype == dtype
-    assert torch.equal(out, ref.to(dtype)) and torch.equal(gx, ref_gx.to(dtype))
+    assert torch.equal(out, ref.to(dtype))
+    assert torch.equal(gx, ref_gx.to(dtype))
     # rounding of sums with cancellation (few terms per channel): relative
     # to the largest sum
     for got, expected in ((sum_l, ref_l), (sum_k, ref_k)):
@@ -105,8 +106,7 @@ def test_non_contiguous_inputs():
                  x.transpose(2, 3)):
         out = dispatch.CPU_KERNEL.backend.forward(view, lam, kappa, 'aglu')
         torch.testing.assert_close(
-            out, eager.forward(view.contiguous(), lam, kappa,
-                                          'aglu'))
+            out, eager.forward(view.contiguous(), lam, kappa, 'aglu'))
 
 
 @pytest.mark.parametrize('param_dtype', [torch.float64, torch.bfloat16])
@@ -124,16 +124,28 @@ def test_parameters_of_another_dtype_are_read_as_stored(param_dtype):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_no_lambda_gradient_below_the_floor():
-    """As torch.clamp(λ, min=1e-4): λ below the floor gets 0, λ at it its
-    gradient."""
-    x = torch.randn(2, 3, 4)
-    lam = torch.tensor([5e-5, 1e-4, 0.5])
-    kappa = torch.ones(3)
-    _, grad_lambda, _ = dispatch.CPU_KERNEL.backend.backward(
-        torch.ones_like(x), x, lam, kappa, 'aglu')
+@pytest.mark.parametrize('backend', ['cpu', 'eager'])
+def test_no_lambda_gradient_below_the_floor(backend):
+    """As torch.clamp(λ, min=1e-4): λ below the floor gets 0 (also where
+    its unfloored gradient is not finite), λ at it its gradient."""
+    backend = (dispatch.CPU_KERNEL.backend
+               if backend == 'cpu' else dispatch.EAGER)
+    x = torch.randn(2, 4, 4)
+    x[:, 3] = float('inf')
+    lam = torch.tensor([5e-5, 1e-4, 0.5, 5e-5])
+    kappa = torch.ones(4)
+    _, grad_lambda, _ = backend.backward(torch.ones_like(x), x, lam, kappa,
+                                         'aglu')
     assert grad_lambda[0] == 0 and grad_lambda[1] != 0
-    assert grad_lambda[2] != 0
+    assert grad_lambda[2] != 0 and grad_lambda[3] == 0
+
+
+def test_parameters_on_another_device_are_refused():
+    backend = dispatch.CPU_KERNEL.backend
+    x = torch.randn(2, 3)
+    lam = torch.full((1, ), 0.5)
+    with pytest.raises(RuntimeError, match=r'meta \(lambda_param\)'):
+        backend.forward(x, lam.to('meta'), torch.ones(1), 'aglu')
 
 
 def test_differentiable_function_makes_its_node_in_cpp():
@@ -177,6 +189,10 @@ def test_operator_schemas_and_fake_kernels():
                           (x, lam, kappa, 'aglu'))
     torch.library.opcheck(torch.ops.apa_mmdet.apa_backward.default,
                           (torch.randn_like(x), x, lam, kappa, 'apa'))
+    # the kernel's output is contiguous whatever the input's layout
+    channels_last = x.to(memory_format=torch.channels_last)
+    torch.library.opcheck(torch.ops.apa_mmdet.apa_forward.default,
+                          (channels_last, lam, kappa, 'aglu'))
 
 
 def test_failed_build_falls_back_with_a_warning(monkeypatch):

@@ -272,6 +272,69 @@ def test_scale_add_on_the_kernels(triton_path, act):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('act', ['aglu', 'apa'])
+@pytest.mark.parametrize('channels,shape', [(1, (2, 3, 5, 7)),
+                                            (6, (3, 6, 9, 70))])
+def test_fused_scale_add_equals_the_formula(kernels, triton_path, act,
+                                            channels, shape):
+    """The SE end in one Triton kernel each way: its value and the
+    gradients of x, gate, identity, λ and κ as the float64 formula's
+    autograd; one λ and κ too (rows are still the (n, c) maps)."""
+    gen = torch.Generator().manual_seed(channels)
+    x, identity = (torch.randn(2, *shape, generator=gen) * 2).to(
+        DEVICE).unbind(0)
+    gate = torch.rand(shape[:2], generator=gen).to(DEVICE)
+    lam, kappa = parameters(channels, seed=4)
+    lam = lam.clamp(min=0.05)  # off the floor, where float32 and 64 agree
+    inputs = [t.clone().requires_grad_()
+              for t in (x, gate, identity, lam, kappa)]
+    out = scale_add_apa(*inputs, act=act)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, inputs, g)
+    x64, gate64, identity64, lam64, kappa64 = (
+        t.detach().double().requires_grad_() for t in inputs)
+    z = x64 * gate64[:, :, None, None] + identity64
+    view = (1, channels, 1, 1) if channels > 1 else ()
+    p = torch.exp(-torch.log1p(lam64.view(view) * torch.exp(
+        -kappa64.view(view) * z)) / lam64.view(view))
+    ref = z * p if act == 'aglu' else p
+    ref_grads = torch.autograd.grad(
+        ref, (x64, gate64, identity64, lam64, kappa64), g.double())
+    assert out.dtype == x.dtype and relative(out, ref) < 2e-6
+    for got, expected in zip(grads, ref_grads):
+        assert got.shape == expected.shape
+        assert relative(got, expected) < 1e-5
+
+
+def test_fused_scale_add_launches_once_forward_and_twice_backward(
+        kernels, triton_path, monkeypatch):
+    launches = []
+
+    class Counted:
+
+        def __init__(self, name, kernel):
+            self.name, self.kernel = name, kernel
+
+        def __getitem__(self, grid):
+            launches.append(self.name)
+            return self.kernel[grid]
+
+    for name in ('_scale_add_forward_kernel', '_scale_add_backward_kernel',
+                 '_parameter_grads_kernel'):
+        monkeypatch.setattr(kernels, name, Counted(name,
+                                                   getattr(kernels, name)))
+    x, identity = torch.randn(2, 2, 4, 6, 5, device=DEVICE).unbind(0)
+    gate = torch.rand(2, 4, device=DEVICE, requires_grad=True)
+    lam, kappa = parameters(4)
+    out = scale_add_apa(x, gate, identity, lam.requires_grad_(), kappa)
+    assert launches == ['_scale_add_forward_kernel']
+    out.backward(torch.ones_like(out))
+    assert launches == ['_scale_add_forward_kernel',
+                        '_scale_add_backward_kernel',
+                        '_parameter_grads_kernel']
+    assert gate.grad.shape == (2, 4) and lam.grad.shape == (4, )
+
+
 @pytest.mark.parametrize('channels,shape', [(1, (2, 6, 9, 7)),
                                             (6, (2, 6, 9, 7)), (6, (40, 6))])
 def test_one_launch_forward_and_two_backward(kernels, triton_path,
@@ -465,6 +528,35 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
         assert per_tensor >= 1, variant
         assert variant['wide_loads'] == loaded * per_tensor, variant
         assert variant['wide_stores'] == stored * per_tensor, variant
+
+
+# The SE end's kernels and the gradient reduction, compiled the same way.
+AHEAD_OF_TIME_SE_END = r"""
+import json, sys
+from tests.helpers.triton_aot import compile_kernel, machine_code
+report = []
+for direction, dtype in (('scale_add_forward', 'bf16'),
+                         ('scale_add_backward', 'bf16'),
+                         ('scale_add_backward', 'fp32'),
+                         ('parameter_grads', 'fp32')):
+    compiled = compile_kernel(direction, 90, dtype, 'aglu', 2, 1024)
+    report.append(dict(direction=direction, dtype=dtype,
+                       **machine_code(compiled)))
+sys.stdout.write(json.dumps(report))
+"""
+
+
+def test_se_end_and_reduction_kernels_compile_for_hopper():
+    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    result = subprocess.run([sys.executable, '-c', AHEAD_OF_TIME_SE_END],
+                            env=env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert len(report) == 4
+    for variant in report:
+        assert variant['instructions'] > 0 and variant['spill_bytes'] == 0, \
+            variant
 
 
 @pytest.mark.parametrize('act', ['aglu', 'apa'])

@@ -296,7 +296,7 @@ std::vector<Channel<T>> channel_constants(const at::Tensor& lambda,
   return out;
 }
 
-// ∂L/∂λ = Σ g·∂out/∂λ·λ² / λ² (0·that below the floor, as torch.clamp's
+// ∂L/∂λ = Σ g·∂out/∂λ·λ² / λ² (0 below the floor, as torch.clamp's
 // gradient) and ∂L/∂κ, from per-channel float64 sums, in the parameters'
 // dtypes and shapes.
 template <typename T>
@@ -314,8 +314,9 @@ std::tuple<at::Tensor, at::Tensor> parameter_grads(
         scalar_t* gp = grad_lambda.data_ptr<scalar_t>();
         for (int64_t c = 0; c < channels; ++c) {
           const double floored = double(consts[c].lambda);
-          const double active = lp[c] >= scalar_t(kLambdaMin) ? 1. : 0.;
-          gp[c] = scalar_t(lambda_sums[c] / (floored * floored) * active);
+          gp[c] = lp[c] >= scalar_t(kLambdaMin)
+                      ? scalar_t(lambda_sums[c] / (floored * floored))
+                      : scalar_t(0);
         }
       });
   AT_DISPATCH_FLOATING_TYPES_AND2(
@@ -364,8 +365,11 @@ std::string shape_string(at::IntArrayRef sizes) {
 
 void check_inputs(const at::Tensor& x, const at::Tensor& lambda,
                   const at::Tensor& kappa) {
-  TORCH_CHECK(x.device().is_cpu(), "apa_mmdet CPU kernel got a ",
-              x.device(), " tensor");
+  TORCH_CHECK(x.device().is_cpu() && lambda.device().is_cpu() &&
+                  kappa.device().is_cpu(),
+              "apa_mmdet CPU kernel got tensors on ", x.device(), " (input), ",
+              lambda.device(), " (lambda_param) and ", kappa.device(),
+              " (kappa_param)");
   TORCH_CHECK_VALUE(lambda.dim() == 1 && kappa.dim() == 1 &&
                         lambda.numel() == kappa.numel() && lambda.numel() >= 1,
                     "lambda_param and kappa_param must be 1-D of equal size, "
