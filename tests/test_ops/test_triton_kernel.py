@@ -62,6 +62,29 @@ def triton_path(monkeypatch):
         torch.ops.apa_mmdet.apa_forward_triton)
 
 
+@pytest.fixture
+def launches(kernels, monkeypatch):
+    """The names of the Triton kernels launched during the test, in
+    order."""
+    launched = []
+
+    class Counted:
+
+        def __init__(self, name, kernel):
+            self.name, self.kernel = name, kernel
+
+        def __getitem__(self, grid):
+            launched.append(self.name)
+            return self.kernel[grid]
+
+    for name in ('_apa_forward_kernel', '_apa_backward_kernel',
+                 '_scale_add_forward_kernel', '_scale_add_backward_kernel',
+                 '_parameter_grads_kernel'):
+        monkeypatch.setattr(kernels, name, Counted(name,
+                                                   getattr(kernels, name)))
+    return launched
+
+
 def parameters(channels, seed=0):
     gen = torch.Generator().manual_seed(seed)
     lam = torch.rand(channels, generator=gen) * 3 + 1e-4
@@ -307,22 +330,7 @@ def test_fused_scale_add_equals_the_formula(kernels, triton_path, act,
 
 
 def test_fused_scale_add_launches_once_forward_and_twice_backward(
-        kernels, triton_path, monkeypatch):
-    launches = []
-
-    class Counted:
-
-        def __init__(self, name, kernel):
-            self.name, self.kernel = name, kernel
-
-        def __getitem__(self, grid):
-            launches.append(self.name)
-            return self.kernel[grid]
-
-    for name in ('_scale_add_forward_kernel', '_scale_add_backward_kernel',
-                 '_parameter_grads_kernel'):
-        monkeypatch.setattr(kernels, name, Counted(name,
-                                                   getattr(kernels, name)))
+        triton_path, launches):
     x, identity = torch.randn(2, 2, 4, 6, 5, device=DEVICE).unbind(0)
     gate = torch.rand(2, 4, device=DEVICE, requires_grad=True)
     lam, kappa = parameters(4)
@@ -337,27 +345,12 @@ def test_fused_scale_add_launches_once_forward_and_twice_backward(
 
 @pytest.mark.parametrize('channels,shape', [(1, (2, 6, 9, 7)),
                                             (6, (2, 6, 9, 7)), (6, (40, 6))])
-def test_one_launch_forward_and_two_backward(kernels, triton_path,
-                                             monkeypatch, channels, shape):
+def test_one_launch_forward_and_two_backward(triton_path, launches,
+                                             channels, shape):
     """Eager AGLU on the Triton path: the forward kernel once, then the
     backward kernel and the parameter-gradient reduction once each; λ's
     floor, the 16-bit conversions and the finished parameter gradients
     are inside them."""
-    launches = []
-
-    class Counted:
-
-        def __init__(self, name, kernel):
-            self.name, self.kernel = name, kernel
-
-        def __getitem__(self, grid):
-            launches.append(self.name)
-            return self.kernel[grid]
-
-    for name in ('_apa_forward_kernel', '_apa_backward_kernel',
-                 '_parameter_grads_kernel'):
-        monkeypatch.setattr(kernels, name, Counted(name,
-                                                   getattr(kernels, name)))
     x = torch.randn(shape, device=DEVICE, requires_grad=True)
     lam, kappa = parameters(channels)
     lam.requires_grad_()

@@ -444,6 +444,28 @@ at::Tensor apa_forward(const at::Tensor& input, const at::Tensor& lambda,
   return out;
 }
 
+// fn(g, x, grad_x, m, i) over [i, i + m) chunks of n elements, in the
+// compute type opmath_t: the arrays themselves when they are of that type,
+// else through buffers of kBufferLength (16-bit inputs).
+template <typename opmath_t, typename scalar_t, typename F>
+void in_compute_type(const scalar_t* g, const scalar_t* x, scalar_t* grad_x,
+                     int64_t n, const F& fn) {
+  if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+    fn(g, x, grad_x, n, 0);
+  } else {
+    opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
+    for (int64_t i = 0; i < n; i += kBufferLength) {
+      const int64_t m = std::min(kBufferLength, n - i);
+      for (int64_t k = 0; k < m; ++k) {
+        xb[k] = opmath_t(x[i + k]);
+        gb[k] = opmath_t(g[i + k]);
+      }
+      fn(gb, xb, ob, m, i);
+      for (int64_t k = 0; k < m; ++k) grad_x[i + k] = scalar_t(ob[k]);
+    }
+  }
+}
+
 // The λ and κ terms of channels-last inputs: tokens in blocks, each
 // block's per-channel sums in the compute dtype, the blocks' added in
 // float64 in block order; writes grad_x.
@@ -467,22 +489,13 @@ void backward_channels_last(const scalar_t* gp, const scalar_t* xp,
       std::fill(acc_kappa.begin(), acc_kappa.end(), opmath_t(0));
       for (int64_t t = b * block; t < std::min(tokens, (b + 1) * block); ++t) {
         const int64_t start = t * channels;
-        if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-          backward_channels(gp + start, xp + start, gxp + start, channels, 0,
-                            arrays, aglu, acc_lambda.data(), acc_kappa.data());
-        } else {
-          opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
-          for (int64_t i = 0; i < channels; i += kBufferLength) {
-            const int64_t m = std::min(kBufferLength, channels - i);
-            for (int64_t k = 0; k < m; ++k) {
-              xb[k] = opmath_t(xp[start + i + k]);
-              gb[k] = opmath_t(gp[start + i + k]);
-            }
-            backward_channels(gb, xb, ob, m, i, arrays, aglu,
-                              acc_lambda.data() + i, acc_kappa.data() + i);
-            for (int64_t k = 0; k < m; ++k) gxp[start + i + k] = scalar_t(ob[k]);
-          }
-        }
+        in_compute_type<opmath_t>(
+            gp + start, xp + start, gxp + start, channels,
+            [&](const opmath_t* g, const opmath_t* x, opmath_t* grad_x,
+                int64_t m, int64_t i) {
+              backward_channels(g, x, grad_x, m, i, arrays, aglu,
+                                acc_lambda.data() + i, acc_kappa.data() + i);
+            });
       }
       for (int64_t c = 0; c < channels; ++c) {
         block_lambda[b * channels + c] = acc_lambda[c];
@@ -510,21 +523,12 @@ void backward_rows(const scalar_t* gp, const scalar_t* xp, scalar_t* gxp,
   for_each_row(rows, [&](int64_t r, int64_t start, int64_t n, int64_t channel) {
     const auto& c = consts[channel];
     V acc_lambda(opmath_t(0)), acc_kappa(opmath_t(0));
-    if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-      backward_span(gp + start, xp + start, gxp + start, n, c, aglu,
-                    acc_lambda, acc_kappa);
-    } else {
-      opmath_t gb[kBufferLength], xb[kBufferLength], ob[kBufferLength];
-      for (int64_t i = 0; i < n; i += kBufferLength) {
-        const int64_t m = std::min(kBufferLength, n - i);
-        for (int64_t k = 0; k < m; ++k) {
-          xb[k] = opmath_t(xp[start + i + k]);
-          gb[k] = opmath_t(gp[start + i + k]);
-        }
-        backward_span(gb, xb, ob, m, c, aglu, acc_lambda, acc_kappa);
-        for (int64_t k = 0; k < m; ++k) gxp[start + i + k] = scalar_t(ob[k]);
-      }
-    }
+    in_compute_type<opmath_t>(
+        gp + start, xp + start, gxp + start, n,
+        [&](const opmath_t* g, const opmath_t* x, opmath_t* grad_x, int64_t m,
+            int64_t) {
+          backward_span(g, x, grad_x, m, c, aglu, acc_lambda, acc_kappa);
+        });
     row_lambda[r] = lane_sum(acc_lambda);
     row_kappa[r] = lane_sum(acc_kappa);
   });
