@@ -19,10 +19,16 @@ process's resident memory, the size of what rank 0 would gather), the
 speed-ups and every metric of both side by side with the largest
 difference; with several ``--images`` sizes, how each scales.
 
+``--real-sizes``: the images take LVIS val's sizes (640 on the long side,
+the short side drawn from LVIS's common aspect ratios; ground truth scaled
+with them) and the random detections a mask head's masks: filled ellipses
+inscribed in boxes 20–300 px a side.
+
 Usage: ``python -m benchmarks.eval_lvis [--images 500 [N ...]]
-[--classes 100] [--dets 100] [--labels any|evaluated] [--repeats 3]``;
-LVIS scale: ``--images 1250 5000 --classes 1203 --dets 300 --repeats 1``
-(every category needs a validation image, so at least 1,203 images).
+[--classes 100] [--dets 100] [--labels any|evaluated] [--real-sizes]
+[--repeats 3]``; LVIS scale: ``--images 1250 5000 --classes 1203 --dets 300
+--repeats 1`` (every category needs a validation image, so at least 1,203
+images).
 """
 import argparse
 import json
@@ -50,29 +56,87 @@ def evaluated_labels(dataset: dict) -> dict:
     return {image_id: sorted(ids) for image_id, ids in labels.items()}
 
 
-def detections(ann_file: str, dets_per_image: int, labels: str, seed: int):
+# LVIS v1 val's most common image shapes (long side 640): short sides and
+# their shares, portrait or landscape alike
+_SHORT_SIDES = (480, 427, 425, 360, 512, 640, 426, 423, 400, 383)
+_SHORT_SIDE_SHARES = (.42, .20, .08, .06, .05, .05, .05, .04, .03, .02)
+
+
+def lvis_val_sizes(ann_file: str, seed: int = 0) -> None:
+    """Give every image of a generated LVIS file one of LVIS val's sizes
+    (640 on the long side, landscape two times in three), scaling its
+    objects' boxes, polygons and areas with it."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    with open(ann_file) as f:
+        dataset = json.load(f)
+    scale = {}
+    for image in dataset['images']:
+        short = int(rng.choice(_SHORT_SIDES, p=_SHORT_SIDE_SHARES))
+        height, width = (short, 640) if rng.random() < 2 / 3 else (640, short)
+        scale[image['id']] = (width / image['width'],
+                              height / image['height'])
+        image['height'], image['width'] = height, width
+    for ann in dataset['annotations']:
+        sx, sy = scale[ann['image_id']]
+        x, y, w, h = ann['bbox']
+        ann['bbox'] = [x * sx, y * sy, w * sx, h * sy]
+        ann['segmentation'] = [[v * (sx if i % 2 == 0 else sy)
+                                for i, v in enumerate(polygon)]
+                               for polygon in ann['segmentation']]
+        ann['area'] *= sx * sy
+    with open(ann_file, 'w') as f:
+        json.dump(dataset, f)
+
+
+def _random_boxes(rng, count: int, h: int, w: int, real_sizes: bool):
+    """``count`` xyxy boxes inside an h×w image: 20–300 px a side
+    (log-uniform) at real sizes, else anywhere from 8 px to the image."""
+    import numpy as np
+    if real_sizes:
+        wh = np.exp(rng.uniform(np.log(20), np.log(300), (count, 2)))
+        wh = np.minimum(wh, [w, h])
+        xy = rng.uniform(0, 1, (count, 2)) * ([w, h] - wh)
+        return np.concatenate([xy, xy + wh], 1)
+    xy = rng.uniform(0, [w - 8, h - 8], (count, 2))
+    wh = rng.uniform(8, [w, h], (count, 2))
+    return np.concatenate([xy, np.minimum(xy + wh, [w, h])], 1)
+
+
+def _box_masks(boxes, h: int, w: int, ellipses: bool):
+    """Masks filling their boxes: inscribed ellipses (a mask head's
+    shape), or the whole box."""
+    import cv2
+    import numpy as np
+    masks = np.zeros((len(boxes), h, w), dtype=np.uint8)
+    for mask, (x0, y0, x1, y1) in zip(masks, boxes):
+        if ellipses:
+            cv2.ellipse(mask, (int((x0 + x1) / 2), int((y0 + y1) / 2)),
+                        (max(int((x1 - x0) / 2), 1),
+                         max(int((y1 - y0) / 2), 1)), 0, 0, 360, 1, -1)
+        else:
+            mask[int(y0):int(y1), int(x0):int(x1)] = 1
+    return masks.view(bool)
+
+
+def detections(ann_file: str, dets_per_image: int, labels: str, seed: int,
+               real_sizes: bool = False):
     """Yield one mmdet data sample per image (generated, never stored)."""
     import numpy as np
     import torch
 
-    from tests.helpers.predictions import ground_truth_predictions
+    from tests.helpers.predictions import iter_ground_truth_predictions
     with open(ann_file) as f:
         dataset = json.load(f)
     pools = evaluated_labels(dataset) if labels == 'evaluated' else {}
     every_label = np.arange(len(dataset['categories']))
     rng = np.random.default_rng(seed)
-    for sample in ground_truth_predictions(ann_file, 0.2, seed):
-        # a new dict each: the list holds the small ground-truth tensors
-        # only, never an image's 300 generated masks
+    for sample in iter_ground_truth_predictions(ann_file, 0.2, seed):
         pred = dict(sample['pred_instances'])
         h, w = sample['ori_shape']
         extra = dets_per_image - len(pred['scores'])
-        xy = rng.uniform(0, [w - 8, h - 8], (extra, 2))
-        wh = rng.uniform(8, [w, h], (extra, 2))
-        boxes = np.concatenate([xy, np.minimum(xy + wh, [w, h])], 1)
-        masks = np.zeros((extra, h, w), dtype=bool)
-        for i, (x0, y0, x1, y1) in enumerate(boxes.astype(int)):
-            masks[i, y0:y1, x0:x1] = True
+        boxes = _random_boxes(rng, extra, h, w, real_sizes)
+        masks = _box_masks(boxes, h, w, ellipses=real_sizes)
         pred['bboxes'] = torch.cat([
             pred['bboxes'] + torch.from_numpy(
                 rng.normal(0, 2, pred['bboxes'].shape).astype(np.float32)),
@@ -92,7 +156,7 @@ def rss_mb() -> float:
 
 
 def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
-           iou_type: str, pinned: bool) -> dict:
+           iou_type: str, pinned: bool, real_sizes: bool) -> dict:
     import pickle
 
     from mmdet.evaluation import LVISMetric
@@ -108,7 +172,8 @@ def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
     metric = cls(ann_file=ann_file, metric=iou_type)
     metric.dataset_meta = dict(classes=None)
     process_seconds += time.perf_counter() - start  # LVISMetric loads here
-    for sample in detections(ann_file, dets_per_image, labels, seed=0):
+    for sample in detections(ann_file, dets_per_image, labels, seed=0,
+                             real_sizes=real_sizes):
         t0 = time.perf_counter()
         metric.process({}, [sample])
         process_seconds += time.perf_counter() - t0
@@ -143,6 +208,51 @@ def lvis_frequency_groups(ann_file: str) -> None:
         json.dump(dataset, f)
 
 
+def mask_encoding(images: int, dets: int, repeats: int) -> None:
+    """Time apa_mmdet's extent-based encoding against pycocotools' encode of
+    the full masks (from a column-major copy, as mmdet's
+    ``encode_mask_results`` needs one), side by side on the same
+    mask-head-like masks at LVIS val's sizes; check they give the same
+    RLEs."""
+    import numpy as np
+    import pycocotools.mask as mask_util
+    from mmdet.structures.mask import encode_mask_results
+
+    from apa_mmdet.evaluation.functional import encode_masks
+    rng = np.random.default_rng(0)
+    times = {'mmdet encode_mask_results': [], 'pycocotools (full masks)': [],
+             'encode_masks (extents)': []}
+    for _ in range(images):
+        short = int(rng.choice(_SHORT_SIDES, p=_SHORT_SIDE_SHARES))
+        h, w = (short, 640) if rng.random() < 2 / 3 else (640, short)
+        masks = _box_masks(_random_boxes(rng, dets, h, w, True), h, w, True)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            encode_mask_results(masks)
+            times['mmdet encode_mask_results'].append(time.perf_counter() -
+                                                      start)
+            start = time.perf_counter()
+            full = mask_util.encode(np.asfortranarray(
+                masks.transpose(1, 2, 0).view(np.uint8)))
+            times['pycocotools (full masks)'].append(time.perf_counter() -
+                                                     start)
+            start = time.perf_counter()
+            ours = encode_masks(masks)
+            times['encode_masks (extents)'].append(time.perf_counter() -
+                                                   start)
+        assert ours == full
+    sys.stdout.write(f'mask encoding, {images} images of LVIS val sizes x '
+                     f'{dets} mask-head-like masks, {repeats} runs each '
+                     '(interleaved), identical RLEs\n')
+    for name, values in times.items():
+        sys.stdout.write(f'{name:28} {statistics.median(values) * 1e3:8.1f} '
+                         'ms per image (median)\n')
+    ours = statistics.median(times['encode_masks (extents)'])
+    sys.stdout.write('speed-up: {:.1f}x pycocotools, {:.1f}x mmdet\n'.format(
+        statistics.median(times['pycocotools (full masks)']) / ours,
+        statistics.median(times['mmdet encode_mask_results']) / ours))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', type=int, nargs='+', default=[500])
@@ -150,6 +260,12 @@ def main():
     parser.add_argument('--dets', type=int, default=100)
     parser.add_argument('--labels', choices=['any', 'evaluated'],
                         default='any')
+    parser.add_argument('--encoding', type=int, metavar='IMAGES',
+                        help='only time the mask encoding on this many '
+                        'images (LVIS val sizes, --dets masks each)')
+    parser.add_argument('--real-sizes', action='store_true',
+                        help="LVIS val's image sizes and mask-head-like "
+                        'masks (see above)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--glibc-default', action='store_true',
                         help="leave glibc's mmap threshold dynamic (tools/"
@@ -158,10 +274,13 @@ def main():
     parser.add_argument('--ann-file')
     parser.add_argument('--iou-type', choices=IOU_TYPES)
     args = parser.parse_args()
+    if args.encoding:
+        mask_encoding(args.encoding, args.dets, args.repeats)
+        return
     if args.worker:
         sys.stdout.write(json.dumps(
             worker(args.worker, args.ann_file, args.dets, args.labels,
-                   args.iou_type, not args.glibc_default)) +
+                   args.iou_type, not args.glibc_default, args.real_sizes)) +
                          '\n')
         return
     from apa_mmdet.datasets.synthetic import generate_lvis
@@ -172,6 +291,8 @@ def main():
                 root, num_classes=args.classes, num_train=args.classes,
                 num_val=images, image_size=128, seed=0)['val']
             lvis_frequency_groups(ann_file)
+            if args.real_sizes:
+                lvis_val_sizes(ann_file)
             for iou_type in IOU_TYPES:
                 runs = {b: [] for b in BACKENDS}
                 for _ in range(args.repeats):
@@ -183,7 +304,9 @@ def main():
                                 str(args.dets), '--labels', args.labels,
                                 '--iou-type', iou_type,
                                 *(['--glibc-default']
-                                  if args.glibc_default else [])),
+                                  if args.glibc_default else []),
+                                *(['--real-sizes']
+                                  if args.real_sizes else [])),
                             check=True, capture_output=True, text=True,
                             cwd=ROOT).stdout
                         runs[backend].append(
@@ -198,7 +321,9 @@ def report(args, images, iou_type, runs) -> dict:
     """Print one table; returns the medians per backend."""
     sys.stdout.write(
         f'\nLVIS {iou_type} evaluation, {images} images x {args.dets} '
-        f'detections (labels: {args.labels}), {args.classes} categories, '
+        f'detections (labels: {args.labels}'
+        f'{", real sizes" if args.real_sizes else ""}), {args.classes} '
+        'categories, '
         f'{args.repeats} interleaved runs per backend (fresh process each)'
         '\n\n')
     sys.stdout.write(

@@ -1,7 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """Detections made from ground truth, to exercise evaluation without a model."""
 import json
-from typing import List
+from typing import Iterator, List
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -11,7 +11,17 @@ import torch
 def ground_truth_predictions(ann_file: str,
                              corrupt_labels: float = 0.0,
                              seed: int = 0) -> List[dict]:
-    """Turn an LVIS/COCO-format file's objects into mmdet predictions.
+    """:func:`iter_ground_truth_predictions` as a list."""
+    return list(iter_ground_truth_predictions(ann_file, corrupt_labels,
+                                              seed))
+
+
+def iter_ground_truth_predictions(ann_file: str,
+                                  corrupt_labels: float = 0.0,
+                                  seed: int = 0) -> Iterator[dict]:
+    """Turn an LVIS/COCO-format file's objects into mmdet predictions,
+    one image at a time (at LVIS's image sizes a whole set's masks would
+    not fit in memory).
 
     Args:
         ann_file (str): LVIS or COCO-format annotation JSON.
@@ -19,8 +29,8 @@ def ground_truth_predictions(ann_file: str,
             instead of their own. Defaults to 0.
         seed (int): Seed of the corruption. Defaults to 0.
 
-    Returns:
-        list[dict]: One data sample per image, as mmdet's metrics'
+    Yields:
+        dict: One data sample per image, as mmdet's metrics'
         ``process`` takes them: ``img_id``, ``ori_shape`` and
         ``pred_instances`` with ``bboxes`` (K, 4) xyxy, ``scores`` (K,),
         ``labels`` (K,) (contiguous, in the file's category order, as
@@ -34,7 +44,6 @@ def ground_truth_predictions(ann_file: str,
     by_image = {image['id']: [] for image in data['images']}
     for ann in data['annotations']:
         by_image[ann['image_id']].append(ann)
-    samples = []
     for image in data['images']:
         anns = by_image[image['id']]
         h, w = image['height'], image['width']
@@ -48,13 +57,11 @@ def ground_truth_predictions(ann_file: str,
             rle = mask_utils.merge(
                 mask_utils.frPyObjects(ann['segmentation'], h, w))
             masks[i] = mask_utils.decode(rle).astype(bool)
-        samples.append(
-            dict(
-                img_id=image['id'],
-                ori_shape=(h, w),
-                pred_instances=dict(
-                    bboxes=torch.from_numpy(boxes),
-                    scores=torch.linspace(0.9, 0.5, len(anns)),
-                    labels=torch.from_numpy(labels),
-                    masks=torch.from_numpy(masks))))
-    return samples
+        yield dict(
+            img_id=image['id'],
+            ori_shape=(h, w),
+            pred_instances=dict(
+                bboxes=torch.from_numpy(boxes),
+                scores=torch.linspace(0.9, 0.5, len(anns)),
+                labels=torch.from_numpy(labels),
+                masks=torch.from_numpy(masks)))

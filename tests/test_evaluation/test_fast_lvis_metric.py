@@ -197,20 +197,6 @@ def test_registered_and_validated(lvis_val):
         FastLVISMetric(ann_file=lvis_val, metric=['bbox', 'unknown'])
 
 
-@pytest.mark.parametrize('dtype', [bool, np.uint8])
-def test_batched_mask_encoding_equals_mmdet(dtype):
-    from mmdet.structures.mask import encode_mask_results
-
-    from apa_mmdet.evaluation.metrics.fast_lvis_metric import encode_masks
-    rng = np.random.default_rng(0)
-    for shape in ((5, 23, 31), (3, 1, 7), (2, 9, 1)):
-        masks = (rng.random(shape) > 0.6).astype(dtype)
-        assert list(encode_masks(masks)) == encode_mask_results(masks)
-    assert list(encode_masks(masks[::-1])) == encode_mask_results(
-        masks[::-1])  # not contiguous
-    assert encode_masks(masks[:0]) == []
-
-
 @pytest.mark.parametrize('enabled', [True, False])
 def test_garbage_collector_state_is_restored(enabled):
     import gc

@@ -1,0 +1,4 @@
+# Copyright (c) apa_mmdet contributors.
+from .mask_rle import encode_masks
+
+__all__ = ['encode_masks']
