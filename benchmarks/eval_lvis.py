@@ -24,11 +24,14 @@ the short side drawn from LVIS's common aspect ratios; ground truth scaled
 with them) and the random detections a mask head's masks: filled ellipses
 inscribed in boxes 20–300 px a side.
 
+``--encoding N`` times only the mask encoding (pycocotools, mmdet's
+``encode_mask_results`` and ``FastLVISMetric``'s) on N such images.
+
 Usage: ``python -m benchmarks.eval_lvis [--images 500 [N ...]]
 [--classes 100] [--dets 100] [--labels any|evaluated] [--real-sizes]
-[--repeats 3]``; LVIS scale: ``--images 1250 5000 --classes 1203 --dets 300
---repeats 1`` (every category needs a validation image, so at least 1,203
-images).
+[--repeats 3] [--backends B ...] [--iou-types T ...]``; LVIS scale:
+``--images 1250 5000 --classes 1203 --dets 300 --repeats 1`` (every
+category needs a validation image, so at least 1,203 images).
 """
 import argparse
 import json
@@ -267,6 +270,11 @@ def main():
                         help="LVIS val's image sizes and mask-head-like "
                         'masks (see above)')
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--backends', nargs='+', choices=BACKENDS,
+                        default=list(BACKENDS),
+                        help='default: both, side by side')
+    parser.add_argument('--iou-types', nargs='+', choices=IOU_TYPES,
+                        default=list(IOU_TYPES))
     parser.add_argument('--glibc-default', action='store_true',
                         help="leave glibc's mmap threshold dynamic (tools/"
                         'test.py pins it; see apa_mmdet.utils.memory)')
@@ -293,10 +301,10 @@ def main():
             lvis_frequency_groups(ann_file)
             if args.real_sizes:
                 lvis_val_sizes(ann_file)
-            for iou_type in IOU_TYPES:
-                runs = {b: [] for b in BACKENDS}
+            for iou_type in args.iou_types:
+                runs = {b: [] for b in args.backends}
                 for _ in range(args.repeats):
-                    for backend in BACKENDS:  # interleaved: A B A B ...
+                    for backend in args.backends:  # interleaved: A B A B
                         out = subprocess.run(
                             worker_command(
                                 __spec__.name, '--worker', backend,
@@ -346,6 +354,8 @@ def report(args, images, iou_type, runs) -> dict:
             f'{m["evaluate_seconds"]:12.2f}{evals:>22}'
             f'{m["peak_rss_mb"]:13.0f}{m["added_rss_mb"]:10.0f}'
             f'{m["gathered_mb"]:13.1f}\n')
+    if len(runs) < 2:
+        return median
     ref, fast = median['LVISMetric'], median['FastLVISMetric']
     sys.stdout.write(
         '\nspeed-up lvis-api / fast: evaluate (load + match + accumulate) '
@@ -372,7 +382,7 @@ def report_scaling(scaling: dict) -> None:
     sys.stdout.write(f'{"iou":6}{"backend":16}{"total s":>10}'
                      f'{"peak RSS":>10}{"added RSS":>11}{"gathered":>10}\n')
     for iou_type in IOU_TYPES:
-        for backend in BACKENDS:
+        for backend in scaling.get((sizes[0], iou_type), ()):
             small, large = (scaling[s, iou_type][backend]
                             for s in (sizes[0], sizes[-1]))
             sys.stdout.write(
