@@ -158,6 +158,10 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
            iou_type: str, pinned: bool, real_sizes: bool) -> dict:
     import pickle
@@ -181,12 +185,15 @@ def worker(backend: str, ann_file: str, dets_per_image: int, labels: str,
         metric.process({}, [sample])
         process_seconds += time.perf_counter() - t0
         count += 1
+    peaks = dict(process=_peak_rss_mb())
     gathered_mb = len(pickle.dumps(metric.results, protocol=4)) / 2**20
+    peaks['gather measure'] = _peak_rss_mb()
     t0 = time.perf_counter()
     results = metric.evaluate(size=count)
     evaluate_seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peaks['evaluate'] = _peak_rss_mb()
     return dict(
+        peak_rss_by_phase_mb=peaks,
         seconds=process_seconds + evaluate_seconds,
         process_seconds=process_seconds,
         evaluate_seconds=evaluate_seconds,
@@ -354,6 +361,11 @@ def report(args, images, iou_type, runs) -> dict:
             f'{m["evaluate_seconds"]:12.2f}{evals:>22}'
             f'{m["peak_rss_mb"]:13.0f}{m["added_rss_mb"]:10.0f}'
             f'{m["gathered_mb"]:13.1f}\n')
+    for backend, results in runs.items():
+        phases = ', '.join(f'{phase} {mb:.0f}' for phase, mb in
+                           results[0]['peak_rss_by_phase_mb'].items())
+        sys.stdout.write(f'{backend} peak RSS MB after each phase (first '
+                         f'run): {phases}\n')
     if len(runs) < 2:
         return median
     ref, fast = median['LVISMetric'], median['FastLVISMetric']
