@@ -44,7 +44,9 @@ def plot(runs: Dict[str, List[dict]], path: str) -> None:
 def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
     """The learnable APA classifiers' λ and κ over training: per frequency
     group the median (line) and quartiles (band) of the classes' values,
-    one colour per group, a line style per run. False if no run has them."""
+    one colour per group, a line style per run; beside them, where the
+    records have them, the rate λ and κ learn at and how many classes' λ is
+    at or below the floor. False if no run has a history."""
     histories = [(f'{variant} seed {run["seed"]}',
                   run['apa_classifier']['history'])
                  for variant, variant_runs in runs.items()
@@ -54,7 +56,10 @@ def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
         return False
     colours = dict(r='tab:red', c='tab:orange', f='tab:blue')
     styles = ('-', '--', ':', '-.')
-    with saved_figure(path, 1, 2, figsize=(12, 4.5)) as (fig, axes):
+    rates = any('lr' in history[0] for _, history in histories)
+    panels = 3 if rates else 2
+    with saved_figure(path, 1, panels,
+                      figsize=(6 * panels, 4.5)) as (fig, axes):
         for axis, name, symbol in zip(axes, ('lambda', 'kappa'), 'λκ'):
             for (label, history), style in zip(histories, styles):
                 steps = [h['iter'] for h in history]
@@ -68,9 +73,34 @@ def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
                                       alpha=0.12)
             axis.set_xlabel('iteration')
             axis.set_title(f'classifier {symbol} per class: median and '
-                           'quartiles by frequency group')
+                           'quartiles by frequency group', fontsize=9)
             axis.grid(alpha=0.3)
         axes[0].set_yscale('log')
-        axes[1].legend(loc='center left', bbox_to_anchor=(1.0, 0.5),
-                       fontsize=7)
+        axes[1].legend(loc='best', fontsize=6)
+        if rates:
+            _plot_rates(axes[2], histories, styles, colours)
     return True
+
+
+def _plot_rates(axis, histories, styles, colours) -> None:
+    """The rate of λ, κ (black, left axis) and the classes at the floor
+    per group (colours, right axis) of each run."""
+    floor_axis = axis.twinx()
+    for (label, history), style in zip(histories, styles):
+        if 'lr' not in history[0]:
+            continue
+        steps = [h['iter'] for h in history]
+        axis.plot(steps, [h['lr'] for h in history], style, color='k',
+                  label=f'{label}, rate')
+        for group, colour in colours.items():
+            if group in history[0].get('at_floor', {}):
+                floor_axis.plot(steps, [h['at_floor'][group]
+                                        for h in history], style,
+                                color=colour, alpha=0.6)
+    axis.set_xlabel('iteration')
+    axis.set_ylabel('learning rate of λ, κ')
+    floor_axis.set_ylabel('classes with λ at or below the floor (colours)')
+    axis.set_title('the rate λ, κ learn at; classes at the floor',
+                   fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(loc='center right', fontsize=6)

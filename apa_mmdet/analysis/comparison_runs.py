@@ -3,7 +3,8 @@
 config (seed, work dir, one evaluation), where its record is kept, and what
 the record holds once it has trained and been tested: unrounded metrics,
 per-category AP, each category's frequency group and, for a learnable APA
-classifier, its λ, κ per class at the end and per group over training."""
+classifier, its λ (as used and as stored), κ per class at the end and per
+group over training, with the rate λ, κ learn at."""
 import copy
 import gc
 import json
@@ -67,22 +68,43 @@ def classifier_apa(model):
 
 
 def apa_quartiles(apa, groups: List[str]) -> dict:
-    """Per frequency group, the quartiles of the classes' λ (as used,
-    floored) and κ: ``{'lambda': {'r': [q1, median, q3], ...}, 'kappa':
-    ...}``."""
+    """Per frequency group, the quartiles of the classes' λ as used
+    (floored), as stored (``lambda_raw``, before the floor) and κ, and how
+    many classes' stored λ is at or below the floor: ``{'lambda': {'r': [q1,
+    median, q3], ...}, 'lambda_raw': ..., 'kappa': ..., 'at_floor': {'r':
+    n, ...}}``."""
     import numpy as np
-    lam, kappa = apa_values(apa)
+
+    from apa_mmdet.ops import LAMBDA_MIN
+    lam, raw, kappa = apa_values(apa)
     groups = np.array(groups)
-    return {name: {g: np.percentile(values[groups == g], [25, 50, 75]).tolist()
-                   for g in 'rcf' if (groups == g).any()}
-            for name, values in (('lambda', lam), ('kappa', kappa))}
+    present = [g for g in 'rcf' if (groups == g).any()]
+    quartiles = {
+        name: {g: np.percentile(values[groups == g], [25, 50, 75]).tolist()
+               for g in present}
+        for name, values in (('lambda', lam), ('lambda_raw', raw),
+                             ('kappa', kappa))}
+    quartiles['at_floor'] = {g: int((raw[groups == g] <= LAMBDA_MIN).sum())
+                             for g in present}
+    return quartiles
 
 
 def apa_values(apa):
-    """(λ as used, κ) of each class, as float64 arrays."""
+    """(λ as used, λ as stored, κ) of each class, as float64 arrays: the
+    forward floors the stored λ at ``LAMBDA_MIN``."""
     from apa_mmdet.ops import LAMBDA_MIN
-    return (apa.lambda_param.detach().clamp(min=LAMBDA_MIN).double().numpy(),
+    raw = apa.lambda_param.detach().double()
+    return (raw.clamp(min=LAMBDA_MIN).numpy(), raw.numpy(),
             apa.kappa_param.detach().double().numpy())
+
+
+def parameter_lr(optimizer, parameter) -> float:
+    """The learning rate the optimizer applies to ``parameter`` now (its
+    group's: the base rate × the config's ``lr_mult``)."""
+    for group in optimizer.param_groups:
+        if any(p is parameter for p in group['params']):
+            return group['lr']
+    raise KeyError('the parameter is not in the optimizer')
 
 
 def train_and_test(cfg: Config, apa_interval: int) -> dict:
@@ -106,7 +128,9 @@ def train_and_test(cfg: Config, apa_interval: int) -> dict:
             apa = classifier_apa(runner.model)
             if apa is not None and self.every_n_train_iters(
                     runner, apa_interval):
-                history.append(dict(iter=runner.iter + 1,
+                lr = parameter_lr(runner.optim_wrapper.optimizer,
+                                  apa.lambda_param)
+                history.append(dict(iter=runner.iter + 1, lr=lr,
                                     **apa_quartiles(apa, groups)))
 
     runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
@@ -131,9 +155,10 @@ def train_and_test(cfg: Config, apa_interval: int) -> dict:
             next(iter(unrounded.values()))['category_frequency'].items()})
     apa = classifier_apa(runner.model)
     if apa is not None:
-        lam, kappa = apa_values(apa)
+        lam, raw, kappa = apa_values(apa)
         results['apa_classifier'] = dict(
-            lambda_=lam.tolist(), kappa=kappa.tolist(), history=history)
+            lambda_=lam.tolist(), lambda_raw=raw.tolist(),
+            kappa=kappa.tolist(), history=history)
     del runner
     gc.collect()
     return results

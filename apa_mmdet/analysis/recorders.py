@@ -64,8 +64,8 @@ class SiteInputRecorder(_HookOwner):
                 self.sites[name] = ValueStats(value_range, bins)
                 self.acts[name] = module.act
                 self.calls[name] = 0
-                self._handles.append(module.register_forward_pre_hook(
-                self._hook(name)))
+                self._handles.append(
+                    module.register_forward_pre_hook(self._hook(name)))
 
     def _hook(self, name: str):
 
@@ -75,7 +75,6 @@ class SiteInputRecorder(_HookOwner):
             self.calls[name] += 1
 
         return record
-
 
 
 def frequency_groups(ann_file: str) -> List[str]:
@@ -190,4 +189,3 @@ class ClassifierRecorder(_HookOwner):
                         cls_score[mine, :self.num_classes].float(),
                         scores[mine], labels)
         self._pending = []
-

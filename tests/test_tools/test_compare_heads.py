@@ -15,6 +15,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from PIL import Image
 
@@ -82,6 +83,37 @@ def test_drop_loss_and_apa_start_variants(variant, expected):
             assert head.loss_cls.act_cfg[key] == expected[key]
     if 'bias' in expected:
         assert head.init_cfg[0].bias == expected['bias']
+
+
+@pytest.mark.parametrize('variant,lr_mult', [
+    ('apa-cls-from-sigmoid_no-decay_', 1.),
+    ('apa-cls-from-sigmoid_no-decay_lr10x_', 10.)])
+def test_room_to_move_variants_change_only_the_classifiers_groups(
+        variant, lr_mult):
+    """λ, κ of the classifier out of decay at lr_mult × the base rate; the
+    backbone's AGLU λ, κ and the rest keep the recipe's rate and decay."""
+    from mmengine.optim import build_optim_wrapper
+
+    from apa_mmdet.analysis.comparison_runs import parameter_lr
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(CONFIG_ROOT / 'synthetic' / LT.format(variant))
+    start = Config.fromfile(CONFIG_ROOT / 'synthetic' /
+                            LT.format('apa-cls-from-sigmoid_'))
+    assert cfg.model == start.model
+    model = MODELS.build(cfg.model)
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    base = cfg.optim_wrapper.optimizer
+    decay = {id(p): group['weight_decay'] for group in optimizer.param_groups
+             for p in group['params']}
+    for name, parameter in model.named_parameters():
+        classifier = name.startswith('roi_head.bbox_head.loss_cls.act.')
+        assert parameter_lr(optimizer, parameter) == pytest.approx(
+            base.lr * (lr_mult if classifier else 1.)), name
+        assert decay[id(parameter)] == (
+            0. if classifier else base.weight_decay), name
+    assert 'backbone.relu.lambda_param' in dict(model.named_parameters())
+    with pytest.raises(KeyError, match='not in the optimizer'):
+        parameter_lr(optimizer, torch.nn.Parameter(torch.zeros(1)))
 
 
 def test_second_set_thresholds_come_from_its_own_image_count(monkeypatch):
@@ -226,7 +258,7 @@ def run_in_process(capsys, argv):
 def test_two_iteration_comparison_keeps_records_reports_and_resumes(
         tmp_path, long_tail_root, capsys, monkeypatch):
     configs = [str(CONFIG_ROOT / 'synthetic' / LT.format(v))
-               for v in ('', 'apa-cls-from-sigmoid_')]
+               for v in ('', 'apa-cls-from-sigmoid_no-decay_lr10x_')]
     out, results = tmp_path / 'work', tmp_path / 'results'
     loader = ('num_workers=0', 'persistent_workers=False')
     command = [
@@ -265,12 +297,21 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
     assert 'apa_classifier' not in record
     apa = records[f'{Path(configs[1]).stem}_data0_seed1.json'][
         'apa_classifier']
-    assert len(apa['lambda_']) == len(apa['kappa']) == 200
+    assert len(apa['lambda_']) == len(apa['lambda_raw']) == len(
+        apa['kappa']) == 200
+    assert apa['lambda_'] == [max(raw, 1e-4) for raw in apa['lambda_raw']]
     assert [h['iter'] for h in apa['history']] == [1, 2]
-    assert set(apa['history'][0]['lambda']) == set('rcf')
+    for moment in apa['history']:
+        assert set(moment['lambda']) == set(moment['lambda_raw']) == set(
+            moment['at_floor']) == set('rcf')
+        # from the sigmoid's λ = 1: nothing at the floor after 2 steps
+        assert sum(moment['at_floor'].values()) == 0
+        # in the warm-up, at 10 × the base rate (0.01 × 0.01 at its start)
+        assert 10 * 0.01 * 0.01 < moment['lr'] < 10 * 0.01
     # the report is computed from the records
     runs = {label: [records[f'{Path(c).stem}_data0_seed1.json']]
-            for label, c in zip(('base', 'apa-cls-from-sigmoid'), configs)}
+            for label, c in zip(
+                ('base', 'apa-cls-from-sigmoid_no-decay_lr10x'), configs)}
     assert summary_table(runs, [1]) in result.stdout
     assert differences_table(runs, 'APr') in result.stdout
     for picture in (out / 'compare_heads.png', tmp_path / 'apa.png'):
