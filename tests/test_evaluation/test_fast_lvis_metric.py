@@ -124,11 +124,13 @@ def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val,
     metrics_of_both_equal(lvis_val, samples, monkeypatch)
 
 
-def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path,
-                                                      monkeypatch):
+@pytest.mark.parametrize('empty_round', [False, True])
+def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path, monkeypatch,
+                                                      empty_round):
     """More categories than one round evaluates (CATEGORIES_PER_ROUND),
     ids sparse and out of file order, negative and not-exhaustive ids
-    remapped with them: the rounds put together give lvis-api's numbers."""
+    remapped with them, and (``empty_round``) a round whose categories have
+    no detection: the rounds put together give lvis-api's numbers."""
     import json
 
     from apa_mmdet.evaluation.metrics.fast_lvis_metric import \
@@ -156,6 +158,15 @@ def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path,
     shuffled = tmp_path / 'shuffled.json'
     shuffled.write_text(json.dumps(data))
     samples = ground_truth_predictions(str(shuffled), 0.3, seed=2)
+    if empty_round:  # no detection of the second round's categories
+        file_order = [c['id'] for c in data['categories']]
+        second = sorted(new_id.values())[
+            CATEGORIES_PER_ROUND:2 * CATEGORIES_PER_ROUND]
+        dropped = torch.tensor([file_order.index(c) for c in second])
+        for sample in samples:
+            pred = sample['pred_instances']
+            kept = ~torch.isin(pred['labels'], dropped)
+            pred.update({key: value[kept] for key, value in pred.items()})
     _, unrounded = metrics_of_both_equal(str(shuffled), samples, monkeypatch,
                                          num_classes)
     evaluated = unrounded['bbox']['category_ap']

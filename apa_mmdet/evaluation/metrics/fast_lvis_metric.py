@@ -5,7 +5,7 @@ import contextlib
 import gc
 import itertools
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 from mmdet.evaluation.metrics import LVISMetric
@@ -52,6 +52,17 @@ class PackedRLEs:
         start = int(self.ends[index - 1]) if index else 0
         return dict(size=list(self.size),
                     counts=self.buffer[start:int(self.ends[index])])
+
+
+class Selection(NamedTuple):
+    """The detections an evaluation scores, one entry each: where it is
+    (``result``: index into the results, ``row`` in that image's arrays),
+    its ``category`` id, ``score`` and ``box`` (x1, y1, x2, y2; (N, 4))."""
+    result: np.ndarray
+    row: np.ndarray
+    category: np.ndarray
+    score: np.ndarray
+    box: np.ndarray
 
 
 @contextlib.contextmanager
@@ -181,20 +192,16 @@ class FastLVISMetric(LVISMetric):
                 for image_id, ids in evaluated.items()}
         return self._evaluated
 
-    def _detections(self, results: List[dict], iou_type: str,
-                    cat_ids: np.ndarray, evaluated_only: bool) -> List[dict]:
-        """COCO-style detection dicts, as mmdet writes them: segm ones
-        carry the box too (area ranges use the box area, as with lvis-api)
-        and ``mask_scores`` where the detector gives them.
-
-        Per image the 300 highest scores count, as lvis-api cuts them
-        (stable order among equal scores). With ``evaluated_only``,
-        detections of categories that LVIS does not evaluate on their image
-        are then left out: lvis-api and faster-coco-eval ignore them.
-        """
+    def _selected(self, results: List[dict], iou_type: str,
+                  cat_ids: np.ndarray, evaluated_only: bool) -> 'Selection':
+        """The detections that count, in image order and, per image, score
+        order: per image the 300 highest scores, as lvis-api cuts them
+        (stable order among equal scores); with ``evaluated_only`` then
+        only those of categories LVIS evaluates on their image (lvis-api
+        and faster-coco-eval ignore the others)."""
         evaluated = self._evaluated_categories() if evaluated_only else {}
-        dets = []
-        for res in results:
+        columns = dict(result=[], row=[], category=[], score=[], box=[])
+        for index, res in enumerate(results):
             image_id = res['img_id']
             scores = res['mask_scores'] if (
                 iou_type == 'segm' and 'mask_scores' in res) else res['scores']
@@ -203,20 +210,38 @@ class FastLVISMetric(LVISMetric):
             if image_id in evaluated:
                 inside = np.isin(categories, evaluated[image_id])
                 keep, categories = keep[inside], categories[inside]
-            boxes = res['bboxes'][keep].astype(np.float64)
-            boxes[:, 2:] -= boxes[:, :2]
-            rows = zip(categories.tolist(),
-                       scores[keep].astype(np.float64).tolist(),
-                       boxes.tolist())
-            if iou_type == 'bbox':
-                dets += [dict(image_id=image_id, category_id=c, score=s,
-                              bbox=b) for c, s, b in rows]
-            else:
-                masks = res['masks']
-                dets += [dict(image_id=image_id, category_id=c, score=s,
-                              bbox=b, segmentation=masks[i])
-                         for (c, s, b), i in zip(rows, keep)]
-        return dets
+            columns['result'].append(np.full(len(keep), index))
+            columns['row'].append(keep)
+            columns['category'].append(categories)
+            columns['score'].append(scores[keep])
+            columns['box'].append(res['bboxes'][keep].reshape(-1, 4))
+        return Selection(**{
+            name: np.concatenate(parts) if parts else np.zeros(
+                (0, 4) if name == 'box' else 0)
+            for name, parts in columns.items()})
+
+    @staticmethod
+    def _detections(results: List[dict], selection: 'Selection',
+                    iou_type: str, indices: np.ndarray) -> List[dict]:
+        """COCO-style detection dicts of ``selection``'s ``indices``, as
+        mmdet writes them: segm ones carry the box too (area ranges use
+        the box area, as with lvis-api) and ``mask_scores`` where the
+        detector gives them."""
+        boxes = selection.box[indices].astype(np.float64)
+        boxes[:, 2:] -= boxes[:, :2]
+        image_ids = [res['img_id'] for res in results]
+        rows = zip(selection.result[indices].tolist(),
+                   selection.category[indices].tolist(),
+                   selection.score[indices].astype(np.float64).tolist(),
+                   boxes.tolist())
+        if iou_type == 'bbox':
+            return [dict(image_id=image_ids[r], category_id=c, score=s,
+                         bbox=b) for r, c, s, b in rows]
+        masks = [res['masks'] for res in results]
+        return [dict(image_id=image_ids[r], category_id=c, score=s, bbox=b,
+                     segmentation=masks[r][i])
+                for (r, c, s, b), i in zip(rows,
+                                           selection.row[indices].tolist())]
 
     def _lvis_api_format(self, results: List[dict]) -> List[tuple]:
         """``results`` as ``LVISMetric.process`` keeps them."""
@@ -244,27 +269,32 @@ class FastLVISMetric(LVISMetric):
         finally:
             self.metrics = all_metrics
 
-    @staticmethod
-    def _accumulate(gt, dt, iou_type: str, cat_ids: np.ndarray):
+    def _accumulate(self, gt, results: List[dict], selection: Selection,
+                    iou_type: str, cat_ids: np.ndarray):
         """Precision (T, R, K, A) and recall (T, K, A) of every category
-        of ``cat_ids`` (ascending, as the evaluator orders them), matched
-        and accumulated
-        ``CATEGORIES_PER_ROUND`` categories at a time (categories are
-        independent), and the evaluation parameters."""
+        of ``cat_ids`` (ascending, as the evaluator orders them), and the
+        evaluation parameters. Categories are independent: they are
+        matched and accumulated ``CATEGORIES_PER_ROUND`` at a time, each
+        round from the detection dicts of its own categories only (so that
+        no more than a round's dicts and mask RLE copies are alive)."""
         from faster_coco_eval import COCOeval_faster
         precision, recall = [], []
         for start in range(0, len(cat_ids), CATEGORIES_PER_ROUND):
-            evaluator = COCOeval_faster(gt, dt, iou_type, lvis_style=True,
+            round_ids = cat_ids[start:start + CATEGORIES_PER_ROUND]
+            indices = np.flatnonzero(np.isin(selection.category, round_ids))
+            detections = gt.loadRes(self._detections(
+                results, selection, iou_type, indices))
+            evaluator = COCOeval_faster(gt, detections, iou_type,
+                                        lvis_style=True,
                                         print_function=lambda *a: None)
             evaluator.params.maxDets = [MAX_DETS]
-            evaluator.params.catIds = cat_ids[
-                start:start + CATEGORIES_PER_ROUND].tolist()
+            evaluator.params.catIds = round_ids.tolist()
             evaluator.evaluate()
             evaluator.accumulate()
             precision.append(evaluator.eval['precision'][..., -1])
             recall.append(evaluator.eval['recall'][..., -1])
             params = evaluator.params
-            del evaluator
+            del evaluator, detections
         return (np.concatenate(precision, axis=2),
                 np.concatenate(recall, axis=1), params)
 
@@ -310,16 +340,18 @@ class FastLVISMetric(LVISMetric):
             with cyclic_gc_paused():
                 # all of them when none is evaluated: the metrics are then
                 # lvis-api's for detections that match nothing
-                dets = (self._detections(results, metric, cat_ids, True)
-                        or self._detections(results, metric, cat_ids, False))
-                if not dets:
+                selection = self._selected(results, metric, cat_ids, True)
+                if not len(selection.result):
+                    selection = self._selected(results, metric, cat_ids,
+                                               False)
+                if not len(selection.result):
                     logger.info('The testing results of the whole dataset '
                                 'is empty.')
                     break
                 eval_ids = np.sort(cat_ids)
                 precision, recall, params = self._accumulate(
-                    gt, gt.loadRes(dets), metric, eval_ids)
-                del dets
+                    gt, results, selection, metric, eval_ids)
+                del selection
             frequencies = np.array(
                 [gt.cats[int(c)]['frequency'] for c in eval_ids])
             stats = summarize(precision, recall, params.iouThrs,
