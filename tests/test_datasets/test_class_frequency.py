@@ -75,3 +75,59 @@ def test_bad_files_are_named(tmp_path, content, error, message):
         path.write_text(content)
     with pytest.raises(error, match=message):
         load_class_frequency(str(path))
+
+
+def test_object_counts_and_where_the_objects_lie(tmp_path):
+    """Class 7 spread over four quadrants (2), class 3 along one row (1);
+    a category of another id is not counted."""
+    boxes = {7: [[10, 10, 20, 20], [60, 10, 20, 20], [10, 60, 20, 20],
+                 [60, 60, 20, 20]],
+             3: [[0, 0, 10, 10], [30, 0, 10, 10], [60, 0, 10, 10],
+                 [90, 0, 10, 10]]}
+    path = tmp_path / 'coco.json'
+    path.write_text(json.dumps(dict(
+        images=[dict(id=1, width=100, height=100),
+                dict(id=2, width=100, height=100)],
+        categories=[dict(id=7), dict(id=3)],
+        annotations=[dict(id=i, image_id=1 + i % 2, category_id=c, bbox=b)
+                     for i, (c, b) in enumerate(
+                         [(c, b) for c in boxes for b in boxes[c]] +
+                         [(99, [0, 0, 1, 1])])])))
+    stats = load_class_frequency(str(path))
+    assert stats.instance_count.tolist() == [4, 4]
+    assert stats.image_count.tolist() == [2, 2]
+    np.testing.assert_allclose(stats.fractal_dimension, [2., 1.])
+    assert stats.missing == ''
+
+
+@pytest.mark.parametrize('images,bbox,missing', [
+    ([dict(id=1)], [0, 0, 1, 1],
+     'image 1 has no width and height in the file'),
+    ([dict(id=1, width=9, height=9)], None, 'annotation 5 has no bbox')])
+def test_files_without_sizes_or_boxes_have_counts_only(tmp_path, images,
+                                                       bbox, missing):
+    path = tmp_path / 'coco.json'
+    ann = dict(id=5, image_id=1, category_id=1)
+    if bbox:
+        ann['bbox'] = bbox
+    path.write_text(json.dumps(dict(images=images, categories=[dict(id=1)],
+                                    annotations=[ann])))
+    stats = load_class_frequency(str(path))
+    assert stats.instance_count.tolist() == [1]
+    assert stats.fractal_dimension is None and stats.missing == missing
+
+
+def test_caches_of_an_older_layout_are_not_read(tmp_path, monkeypatch):
+    path = tmp_path / 'coco.json'
+    path.write_text(json.dumps(dict(
+        categories=[dict(id=1)],
+        annotations=[dict(image_id=1, category_id=1)])))
+    load_class_frequency(str(path))
+    monkeypatch.setattr(class_frequency, 'CACHE_VERSION',
+                        class_frequency.CACHE_VERSION + 1)
+    parse = class_frequency._parse
+    calls = []
+    monkeypatch.setattr(class_frequency, '_parse',
+                        lambda f: calls.append(f) or parse(f))
+    load_class_frequency(str(path))
+    assert calls == [str(path)]

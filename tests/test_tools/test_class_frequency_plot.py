@@ -43,9 +43,20 @@ def test_groups_thresholds_and_picture(tmp_path):
                           'frequent (> 100): 10']
     assert lines[4] == f'APADropLoss tail (frequency < 0.05): {tail} classes'
     assert lines[5] == f'RFS oversampled (frequency < 0.01): {rfs} classes'
-    with Image.open(tmp_path / 'out/class_frequency.png') as image:
-        image.load()
-        assert min(image.size) >= 400
+    for picture in ('class_frequency.png', 'fractal_dimension.png'):
+        with Image.open(tmp_path / 'out' / picture) as image:
+            image.load()
+            assert min(image.size) >= 400
+    # the per-class table: the file's own counts, a dimension per class
+    table = json.loads((tmp_path / 'out/class_statistics.json').read_text())
+    objects = collections.Counter(a['category_id']
+                                  for a in data['annotations'])
+    assert [(c['id'], c['images'], c['objects']) for c in table['classes']] \
+        == [(c['id'], len(images[c['id']]), objects[c['id']])
+            for c in data['categories']]
+    dims = np.array([c['fractal_dimension'] for c in table['classes']])
+    assert ((dims >= 1) & (dims <= 2)).all() and (dims > 1).any()
+    assert lines[8].startswith('box-counting dimension, rare (1-10 images)')
 
 
 def test_thresholds_come_from_the_config():

@@ -1,6 +1,8 @@
 # Copyright (c) apa_mmdet contributors.
 """How long-tailed a training set is: images per class, sorted, with
-LVIS's frequency groups and the official thresholds as image counts.
+LVIS's frequency groups and the official thresholds as image counts; and
+where each class's objects lie (the box-counting dimension of their
+centres, which FRACAL's calibration uses), per group.
 
 Usage: ``python tools/analysis_tools/class_frequency.py ANN_FILE [--config
 CONFIG | --tail-thr 0.0011 --oversample-thr 1e-3] [--out-dir DIR]``
@@ -11,9 +13,12 @@ LVIS's definitions by training images (rare 1-10, common 11-100, frequent
 more): the same as the ``frequency`` field of LVIS's own files. Prints the
 group sizes and which classes ``APADropLoss(tail_thr)`` treats as tail and
 RFS (``oversample_thr``) oversamples, the official values or a config's;
-writes ``class_frequency.png`` to DIR (default
-``work_dirs/class_frequency``).
+writes ``class_frequency.png``, ``fractal_dimension.png`` (each class's
+dimension against its training images, by group) and
+``class_statistics.json`` (per class: id, group, images, objects,
+dimension) to DIR (default ``work_dirs/class_frequency``).
 """
+import json
 import argparse
 import os
 import os.path as osp
@@ -71,6 +76,43 @@ def plot(image_count: np.ndarray, num_images: int, tail_thr: float,
         axis.grid(axis='y', alpha=0.3)
 
 
+def plot_dimensions(stats, path: str) -> None:
+    """Each class's box-counting dimension against its training images,
+    coloured by group, with each group's median."""
+    groups = groups_of(stats.image_count)
+    with saved_figure(path, figsize=(8, 4.5)) as (fig, axis):
+        for (group, label, _), colour in zip(GROUPS, ('tab:red', 'tab:orange',
+                                                      'tab:blue')):
+            chosen = groups == group
+            if not chosen.any():
+                continue
+            median = float(np.median(stats.fractal_dimension[chosen]))
+            axis.scatter(stats.image_count[chosen],
+                         stats.fractal_dimension[chosen], s=8, alpha=0.6,
+                         color=colour,
+                         label=f'{label}: median {median:.2f}')
+        axis.set_xscale('log')
+        axis.set_xlabel('training images with the class')
+        axis.set_ylabel('box-counting dimension of the centres')
+        axis.set_title('where classes lie: 1 = along a line (or under 4 '
+                       'objects), 2 = over the whole image', fontsize=9)
+        axis.legend(loc='lower right', fontsize=8)
+        axis.grid(alpha=0.3)
+
+
+def statistics_table(stats) -> list:
+    """Per class (label order): id, group, images, objects, dimension."""
+    groups = groups_of(stats.image_count)
+    dimension = (stats.fractal_dimension if stats.fractal_dimension
+                 is not None else [None] * stats.num_classes)
+    return [dict(id=cat_id, group=str(group), images=int(images),
+                 objects=int(objects),
+                 fractal_dimension=None if dim is None else float(dim))
+            for cat_id, group, images, objects, dim in zip(
+                stats.cat_ids, groups, stats.image_count,
+                stats.instance_count, dimension)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('ann_file')
@@ -105,6 +147,23 @@ def main(argv=None) -> int:
     path = osp.join(args.out_dir, 'class_frequency.png')
     plot(stats.image_count, stats.num_images, args.tail_thr,
          args.oversample_thr, osp.basename(args.ann_file), path)
+    sys.stdout.write(f'plot: {path}\n')
+    table = osp.join(args.out_dir, 'class_statistics.json')
+    with open(table, 'w') as f:
+        json.dump(dict(ann_file=args.ann_file, num_images=stats.num_images,
+                       classes=statistics_table(stats)), f, indent=1)
+    sys.stdout.write(f'per-class statistics: {table}\n')
+    if stats.fractal_dimension is None:
+        sys.stdout.write(f'no box-counting dimensions: {stats.missing}\n')
+        return 0
+    for group, label, _ in GROUPS:
+        chosen = groups == group
+        if chosen.any():
+            sys.stdout.write(
+                f'box-counting dimension, {label}: median '
+                f'{np.median(stats.fractal_dimension[chosen]):.2f}\n')
+    path = osp.join(args.out_dir, 'fractal_dimension.png')
+    plot_dimensions(stats, path)
     sys.stdout.write(f'plot: {path}\n')
     return 0
 
