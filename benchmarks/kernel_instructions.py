@@ -11,13 +11,14 @@ schedulers each issuing one warp instruction per clock at 1.98 GHz, 16
 MUFU results per SM per clock) gives the bandwidth at which instruction
 issue alone would saturate, compared with the memory's 4.8 TB/s
 (datasheet) and with the 4.3 TB/s a device-to-device copy was measured
-at on such a machine (``../shared/docs/performance.md``): above 1, the
+at on an H200: above 1, the
 kernel is bound by memory as a copy is. This is a model, not a
 measurement; ``activation.py --device cuda`` measures on a GPU.
 
 Usage: ``python -m benchmarks.kernel_instructions`` (with Triton
 installed; ``TRITON_INTERPRET`` is ignored).
 """
+import argparse
 import os
 import sys
 
@@ -40,7 +41,9 @@ def issue_bound_bytes_per_s(per_element: dict, direction: str,
     return CLOCK_HZ / clocks_per_element * TENSORS[direction] * BYTES[dtype]
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split('\n\n')[0]).parse_args(
+        argv)
     os.environ.pop('TRITON_INTERPRET', None)
     from apa_mmdet.ops.triton_kernel import BLOCK
     from tests.helpers.triton_aot import compile_kernel, machine_code
