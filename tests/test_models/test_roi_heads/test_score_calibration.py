@@ -196,3 +196,37 @@ def test_a_file_made_after_the_build_is_read_at_the_first_prediction(
     np.testing.assert_allclose(calibrated.calibration.bias.numpy(),
                                -np.log(IMAGES), rtol=1e-6)
     assert math.isclose(calibrated.calibration.gamma, 1.)
+
+
+@pytest.mark.parametrize('num_samples', [2, 0])
+@pytest.mark.parametrize('with_nms', [True, False])
+def test_mmdets_predict_cases_give_mmdets_results(num_samples, with_nms):
+    """mmdet's own ``predict_by_feat`` cases for ``Shared2FCBBoxHead``
+    (tests/test_models/test_roi_heads/test_bbox_heads/test_bbox_head.py:
+    with and without NMS, with no RoI), run on the calibratable head
+    without a calibrator: mmdet's results, to the bit."""
+    from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+    num_classes = 6
+    ours = head(num_classes=num_classes)
+    theirs = Shared2FCBBoxHead(in_channels=4, fc_out_channels=8,
+                               roi_feat_size=2, num_classes=num_classes)
+    theirs.load_state_dict(ours.state_dict())
+    torch.manual_seed(num_samples)
+    inputs = dict(
+        rois=(torch.rand(num_samples, 5), ),
+        cls_scores=(torch.rand(num_samples, num_classes + 1), ),
+        bbox_preds=(torch.rand(num_samples, 4 * num_classes), ),
+        batch_img_metas=[dict(img_shape=(128, 128, 3), scale_factor=1)],
+        rcnn_test_cfg=ConfigDict(score_thr=0., max_per_img=100,
+                                 nms=dict(type='nms', iou_threshold=0.5))
+        if with_nms else None)
+    expected = theirs.predict_by_feat(**inputs)[0]
+    result = ours.predict_by_feat(**inputs)[0]
+    assert set(result.keys()) == set(expected.keys())
+    for key in expected.keys():
+        assert torch.equal(result[key], expected[key]), key
+    if with_nms:
+        assert len(result) <= num_samples * num_classes
+        assert result.bboxes.shape[1] == 4 and result.labels.dim() == 1
+    else:
+        assert result.scores.shape == inputs['cls_scores'][0].shape
