@@ -71,5 +71,5 @@ def test_cuda_runs_mmcvs_kernel_with_the_same_result():
     expected = layer(x)
     mask = layer.kernel_normalizer(
         layer.content_encoder(layer.channel_compressor(x)))
-    from apa_mmdet.ops.carafe import carafe
+    from apa_mmdet.models.layers.carafe import carafe
     torch.testing.assert_close(carafe(x, mask, 5, 1, 2), expected)

@@ -4,7 +4,7 @@ element, in float64."""
 import pytest
 import torch
 
-from apa_mmdet.ops.carafe import carafe
+from apa_mmdet.models.layers.carafe import carafe
 from tests.helpers.carafe_reference import carafe_by_the_formula
 
 
