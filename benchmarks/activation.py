@@ -46,7 +46,7 @@ def implementations(channels, device, use_compile, dim=1):
     from torch import nn
 
     from apa_mmdet.ops import aglu, apa, use_eager_formula
-    from tests.helpers.official import official_aglu
+    from apa_mmdet.testing.official import official_aglu
 
     def parameters(count, lam=0.5, kappa=1.1):
         return (nn.Parameter(torch.full((count, ), lam, device=device)),
@@ -135,7 +135,7 @@ def measure(shape, dtype, device, reps, calls, use_compile, dim=1):
     import torch
 
     from apa_mmdet.ops import dispatch
-    from tests.helpers.saved_memory import saved_storage_bytes
+    from apa_mmdet.testing.saved_memory import saved_storage_bytes
     torch.manual_seed(0)
     impls = implementations(shape[dim], device, use_compile, dim)
     base = torch.randn(shape, device=device, dtype=dtype)

@@ -32,7 +32,7 @@ def official_eager_aglu_cls():
     from torch import nn
 
     from apa_mmdet.models.layers import AGLU
-    from tests.helpers.official import official_aglu
+    from apa_mmdet.testing.official import official_aglu
 
     class OfficialEagerAGLU(nn.Module):
 
@@ -74,7 +74,7 @@ def held_bytes(model, x, autocast):
     anyway; a checkpointed region saves it)."""
     import torch
 
-    from tests.helpers.saved_memory import saved_storage_bytes
+    from apa_mmdet.testing.saved_memory import saved_storage_bytes
     with torch.autocast(x.device.type, dtype=torch.bfloat16,
                         enabled=autocast):
         return saved_storage_bytes(lambda: model(x), exclude=(x, ))[1]

@@ -128,7 +128,7 @@ def detections(ann_file: str, dets_per_image: int, labels: str, seed: int,
     import numpy as np
     import torch
 
-    from tests.helpers.predictions import iter_ground_truth_predictions
+    from apa_mmdet.testing.predictions import iter_ground_truth_predictions
     with open(ann_file) as f:
         dataset = json.load(f)
     pools = evaluated_labels(dataset) if labels == 'evaluated' else {}

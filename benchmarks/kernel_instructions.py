@@ -46,7 +46,7 @@ def main(argv=None):
         argv)
     os.environ.pop('TRITON_INTERPRET', None)
     from apa_mmdet.ops.triton_kernel import BLOCK
-    from tests.helpers.triton_aot import compile_kernel, machine_code
+    from apa_mmdet.testing.triton_aot import compile_kernel, machine_code
     per_thread = BLOCK // THREADS
     sys.stdout.write(
         f'sm_90, {BLOCK} elements per program ({per_thread} per thread); '

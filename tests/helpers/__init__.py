@@ -1,4 +1,5 @@
 # Copyright (c) apa_mmdet contributors.
-"""What the tests and the benchmarks share: independent references of the
-official model, ground-truth predictions, the saved-memory counter and the
-ahead-of-time Triton compiler (``tests.helpers.<module>``)."""
+"""What only the tests need: independent references of the official
+SE-ResNet, Swin and CARAFE, and the configs' paths
+(``tests.helpers.<module>``). What the benchmarks share with the tests is
+in ``apa_mmdet.testing``."""

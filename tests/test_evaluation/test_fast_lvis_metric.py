@@ -13,7 +13,7 @@ from mmdet.registry import METRICS
 
 from apa_mmdet.datasets.synthetic import generate_lvis
 from apa_mmdet.evaluation import FastLVISMetric
-from tests.helpers.predictions import ground_truth_predictions
+from apa_mmdet.testing.predictions import ground_truth_predictions
 
 
 @pytest.fixture(scope='module')

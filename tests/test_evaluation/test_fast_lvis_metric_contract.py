@@ -17,7 +17,7 @@ from mmengine.fileio import dump, load
 
 from apa_mmdet.datasets.synthetic import generate_lvis
 from apa_mmdet.evaluation import FastLVISMetric
-from tests.helpers.predictions import ground_truth_predictions
+from apa_mmdet.testing.predictions import ground_truth_predictions
 
 CLASSES = [LVISMetric, FastLVISMetric]
 BOTH = pytest.mark.parametrize('metric_cls', CLASSES,

@@ -4,7 +4,7 @@ import pytest
 from mmdet.evaluation import LVISMetric
 
 from apa_mmdet.datasets.synthetic import generate_lvis
-from tests.helpers.predictions import ground_truth_predictions
+from apa_mmdet.testing.predictions import ground_truth_predictions
 
 
 @pytest.fixture(scope='module')

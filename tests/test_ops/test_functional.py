@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from apa_mmdet.ops import (aglu, apa, cpu_kernel_available, scale_add_apa,
                            use_eager_formula)
-from tests.helpers.official import official_apa
+from apa_mmdet.testing.official import official_apa
 
 
 @pytest.fixture(autouse=True, params=['fused CPU kernel', 'eager formula'])
@@ -389,8 +389,11 @@ def test_token_layout_compiles_whole(implementation):
     expected = torch.autograd.grad(reference.square().sum(),
                                    (x, layer.lambda_param, layer.kappa_param))
     torch.testing.assert_close(out, reference)
-    for got, want in zip(grads, expected):
-        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(grads[0], expected[0])
+    # λ, κ gradients: float32 sums over 2·49 elements, in the order each
+    # graph chooses (the traced formula's differ from eager's by ~1e-5)
+    for got, want in zip(grads[1:], expected[1:]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     code = graphs[0].print_readable(print_output=False)
     assert ('apa_mmdet.apa_forward' in code) == (
         implementation == 'fused CPU kernel')

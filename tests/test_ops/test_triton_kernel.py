@@ -469,7 +469,7 @@ def test_environment_variable_and_block_select_the_eager_formula(
 AHEAD_OF_TIME = r"""
 import itertools, json, sys
 from apa_mmdet.ops.triton_kernel import BLOCK
-from tests.helpers.triton_aot import (compile_kernel, machine_code,
+from apa_mmdet.testing.triton_aot import (compile_kernel, machine_code,
                                       wide_accesses)
 variants = [(*v, False, False) for v in itertools.product(
     (80, 90), ('forward', 'backward'), ('fp32', 'bf16', 'fp16'),
@@ -526,7 +526,7 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
 # The SE end's kernels and the gradient reduction, compiled the same way.
 AHEAD_OF_TIME_SE_END = r"""
 import json, sys
-from tests.helpers.triton_aot import compile_kernel, machine_code
+from apa_mmdet.testing.triton_aot import compile_kernel, machine_code
 report = []
 for direction, dtype in (('scale_add_forward', 'bf16'),
                          ('scale_add_backward', 'bf16'),

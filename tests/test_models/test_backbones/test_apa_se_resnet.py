@@ -12,7 +12,7 @@ from apa_mmdet.models.backbones import (APASEBottleneck, APASEResNet,
 from apa_mmdet.models.layers import AGLU, APA, AdaptiveActivation, APASELayer
 from tests.helpers.official_se_resnet import (official_forward,
                                               official_state_dict)
-from tests.helpers.saved_memory import saved_storage_bytes
+from apa_mmdet.testing.saved_memory import saved_storage_bytes
 
 LVIS_CONFIG = 'configs/lvis/mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
 OFFICIAL_SE = dict(
