@@ -1,11 +1,12 @@
 # Copyright (c) apa_mmdet contributors.
-from .checkpoint import (MMENGINE_SAFE_GLOBALS, UnloadedObject,
-                         UnsafeCheckpointError, load_weights,
-                         register_local_loader, safe_load, unloaded_entries)
+from .checkpoint import (MMENGINE_SAFE_GLOBALS, UnsafeCheckpointError,
+                         register_local_loader, safe_load)
 from .dist import end_process_group
 from .memory import pin_mmap_threshold
 from .model_config import (build_model_without_file_reads,
                            config_dataset_meta, without_file_reads)
+from .placeholder_unpickler import (UnloadedObject, load_weights,
+                                    unloaded_entries)
 
 __all__ = [
     'MMENGINE_SAFE_GLOBALS', 'UnloadedObject', 'UnsafeCheckpointError',

@@ -182,8 +182,9 @@ def test_load_weights_builds_no_class_object():
     """BUILD on an allow-listed class (not an instance) would set its
     attributes, e.g. widen HistoryBuffer's getattr allow-list into a way
     to reach any function: refused, the class untouched."""
-    from apa_mmdet.utils.checkpoint import (MMENGINE_SAFE_GLOBALS,
-                                            _placeholder_pickle_module)
+    from apa_mmdet.utils.checkpoint import MMENGINE_SAFE_GLOBALS
+    from apa_mmdet.utils.placeholder_unpickler import \
+        _placeholder_pickle_module
     before = dict(HistoryBuffer._statistics_methods)
     payload = (b'\x80\x02cmmengine.logging.history_buffer\nHistoryBuffer\n'
                b'}(X\x13\x00\x00\x00_statistics_methods}X\x08\x00\x00\x00'
