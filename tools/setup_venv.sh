@@ -10,7 +10,7 @@
 #
 # Three wheels are made once and cached outside the repository, in
 #   ${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/TAG/
-# with TAG from tools/mmcv_build_settings.py (Python, torch with its local
+# with TAG from tools/setup/mmcv_build_settings.py (Python, torch with its local
 # version, CUDA version and architectures):
 # * mmcv 2.1.0 with its ops: PyPI has no wheel for torch 2.13, so it is built
 #   from the source archive (about 13 minutes on 2 cores for CPU ops). When
@@ -20,7 +20,7 @@
 #   APA_MMDET_CUDA=0 builds CPU ops only;
 # * lvis-api 0.5.3 fixed for NumPy 2 and headless OpenCV, and mmengine 0.10.7
 #   requiring headless OpenCV, so that exactly one OpenCV is installed
-#   (tools/patch_wheel.py says what changes).
+#   (tools/setup/patch_wheel.py says what changes).
 # Re-running is cheap: the script returns at once when nothing it depends on
 # changed, and never rebuilds a cached wheel that is intact.
 set -euo pipefail
@@ -70,10 +70,10 @@ fixed_wheel() {
   wheel="$(cached_wheel "$1-$2-1-*.whl")"
   if [ -z "$wheel" ]; then
     download="$(mktemp -d)"
-    log "making the fixed $1 $2 wheel (tools/patch_wheel.py)"
+    log "making the fixed $1 $2 wheel (tools/setup/patch_wheel.py)"
     "$py" -m pip download --quiet --no-deps --only-binary :all: \
       -d "$download" "$1==$2" >&2
-    wheel="$("$py" "$root/tools/patch_wheel.py" \
+    wheel="$("$py" "$root/tools/setup/patch_wheel.py" \
       "$download/$1-$2-py3-none-any.whl" "$cache")"
     rm -rf "$download"
   fi
@@ -108,7 +108,7 @@ main() {
   fi
   local stamp="$root/.venv/.apa_mmdet_setup" want
   want="$( (cat setup.cfg pyproject.toml tools/setup_venv.sh \
-    tools/patch_wheel.py tools/mmcv_build_settings.py
+    tools/setup/patch_wheel.py tools/setup/mmcv_build_settings.py
     echo "${APA_MMDET_CUDA:-}|${TORCH_CUDA_ARCH_LIST:-}|${TORCH_INDEX:-}") \
     | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -134,7 +134,7 @@ main() {
       MMCV_CACHE_TAG) tag="$value" ;;
       MMCV_BUILD_KIND) build_kind="$value" ;;
     esac
-  done < <("$py" "$root/tools/mmcv_build_settings.py" || echo FAILED=1)
+  done < <("$py" "$root/tools/setup/mmcv_build_settings.py" || echo FAILED=1)
   [ -n "$tag" ] || exit 1
   cache="${APA_MMDET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apa_mmdet/wheels}/$tag"
   mkdir -p "$cache"

@@ -1,12 +1,12 @@
 # Copyright (c) apa_mmdet contributors.
-"""tools/mmcv_build_settings.py: how setup_venv.sh builds mmcv per torch."""
+"""tools/setup/mmcv_build_settings.py: how setup_venv.sh builds mmcv per torch."""
 import runpy
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL = runpy.run_path(str(ROOT / 'tools' / 'mmcv_build_settings.py'),
+TOOL = runpy.run_path(str(ROOT / 'tools' / 'setup' / 'mmcv_build_settings.py'),
                       run_name='mmcv_build_settings')
 settings, SettingsError = TOOL['settings'], TOOL['SettingsError']
 HOPPER_TORCH = ('cp311', '2.13.0+cu124', '12.4')

@@ -8,7 +8,7 @@ capabilities of the visible GPUs, else every architecture the torch wheel
 was built for; and the wheel-cache folder name, keyed by Python, torch
 (with its local version, e.g. ``+cu124``), CUDA version and architectures.
 
-Usage: ``python tools/mmcv_build_settings.py`` (with the venv's python).
+Usage: ``python tools/setup/mmcv_build_settings.py`` (with the venv's python).
 """
 import os
 import re
