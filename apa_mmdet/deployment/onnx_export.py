@@ -64,15 +64,21 @@ class BBoxScores(nn.Module):
     roi_feats (R, C, 7, 7) → scores (R, K) and box deltas (R, 4·K'), with
     scores = the loss's activation (``loss_cls.get_activation``: the
     Gumbel, sigmoid or learned-APA class scores) where the loss has custom
-    class channels, else the softmax, as ``BBoxHead.predict_by_feat``.
+    class channels, else the softmax, as ``BBoxHead.predict_by_feat``; a
+    head's test-time ``calibration`` (its per-class logit bias) included.
     """
 
     def __init__(self, bbox_head: nn.Module) -> None:
         super().__init__()
         self.bbox_head = bbox_head
+        self.calibration = getattr(bbox_head, 'calibration', None)
+        if self.calibration is not None and not self.calibration.fitted:
+            self.calibration.fit(bbox_head)  # its statistics file is needed
 
     def forward(self, roi_feats: Tensor) -> Tuple[Tensor, Tensor]:
         cls_score, bbox_pred = self.bbox_head(roi_feats)
+        if self.calibration is not None:
+            cls_score = self.calibration(cls_score)
         if self.bbox_head.custom_cls_channels:
             scores = self.bbox_head.loss_cls.get_activation(cls_score)
         else:

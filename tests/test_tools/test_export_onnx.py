@@ -5,6 +5,7 @@ PyTorch (the tool's --verify), for each exportable part: the CPU-sized
 LVIS detector's features (APA SE-ResNet, FPN, RPN head), its box head with
 the Gumbel and the learned-APA class scores, and V3Det's WCLinear head."""
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,40 @@ def test_a_cascade_box_head_is_refused_with_the_reason():
     detector.roi_head.bbox_head = nn.ModuleList([nn.Linear(2, 2)] * 3)
     with pytest.raises(ValueError, match='3 box heads .a cascade.'):
         exportable_part(detector, 'bbox-scores')
+
+
+def test_a_calibrated_box_head_exports_its_calibrated_scores(tmp_path,
+                                                             capsys):
+    """``calibration`` on the box head (a one-line config option): the
+    exported scores are the calibrated ones, as mmdet's test takes them."""
+    import onnxruntime
+
+    from apa_mmdet.datasets.synthetic import generate_lvis
+    from apa_mmdet.utils import safe_load
+    ann_file = generate_lvis(str(tmp_path / 'set'), num_classes=12,
+                             num_train=24, num_val=12,
+                             image_size=48)['train']
+    checkpoint = runner_checkpoint(tmp_path / 'model.pth', LVIS)
+    out = tmp_path / 'bbox.onnx'
+    code = tool.main([
+        str(LVIS), str(checkpoint), str(out), '--part', 'bbox-scores',
+        '--verify', '--cfg-options',
+        'model.roi_head.bbox_head.calibration.type=NorCal',
+        f'model.roi_head.bbox_head.calibration.ann_file={ann_file}',
+        'model.roi_head.bbox_head.calibration.gamma=1.0'])
+    assert code == 0, capsys.readouterr().out
+    session = onnxruntime.InferenceSession(str(out))
+    feats = torch.randn(5, 64, 7, 7)  # the tiny FPN's channels
+    scores = session.run(None, {session.get_inputs()[0].name:
+                                feats.numpy()})[0]
+    detector = build_model_without_file_reads(str(LVIS)).eval()
+    detector.load_state_dict(safe_load(str(checkpoint))['state_dict'])
+    head = detector.roi_head.bbox_head
+    with torch.no_grad():
+        cls_score, _ = head(feats)
+        counts = torch.tensor([c['image_count'] for c in json.loads(
+            Path(ann_file).read_text())['categories']], dtype=torch.float32)
+        expected = head.loss_cls.get_activation(
+            cls_score - torch.log(counts.clamp(min=1)))
+    np.testing.assert_allclose(scores, expected.numpy(), rtol=1e-4,
+                               atol=1e-6)
