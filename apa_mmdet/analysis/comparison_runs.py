@@ -129,7 +129,7 @@ def train_and_test(cfg: Config, apa_interval: int) -> dict:
             if apa is not None and self.every_n_train_iters(
                     runner, apa_interval):
                 lr = parameter_lr(runner.optim_wrapper.optimizer,
-                                  apa.lambda_param)
+                                  apa.learnt_lambda())
                 history.append(dict(iter=runner.iter + 1, lr=lr,
                                     **apa_quartiles(apa, groups)))
 

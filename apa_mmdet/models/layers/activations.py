@@ -14,8 +14,9 @@ import torch
 from mmcv.cnn import HSigmoid, HSwish, Swish, build_activation_layer
 from mmengine.registry import MODELS
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
-from ...ops import activation, scale_add_activation
+from ...ops import LAMBDA_MIN, activation, scale_add_activation
 
 InitValue = Union[float, Tuple[float, float]]
 # modules whose registered classes are activations: torch's, mmcv's (where
@@ -47,6 +48,24 @@ def _validate_init(name: str, value: InitValue, positive: bool) -> tuple:
     return low, high
 
 
+LAMBDA_PARAMETRIZATIONS = ('direct', 'floored-exp')
+
+
+class FlooredExp(nn.Module):
+    """λ = 1e-4 + exp(ρ) from a free ρ: never below the forward's floor,
+    with dλ/dρ = exp(ρ) > 0, so the floor cannot absorb λ (the official,
+    direct λ gets no gradient once it is at or below 1e-4).
+    ``right_inverse``: ρ = log(λ − 1e-4), for λ at or below the floor the
+    log of the smallest float32 step above it."""
+
+    def forward(self, rho: Tensor) -> Tensor:
+        return LAMBDA_MIN + rho.exp()
+
+    def right_inverse(self, lam: Tensor) -> Tensor:
+        return (lam - LAMBDA_MIN).clamp(min=torch.finfo(
+            torch.float32).tiny).log()
+
+
 class AdaptiveActivation(nn.Module):
     """Base of :class:`APA` and :class:`AGLU`: owns λ (``lambda_param``) and
     κ (``kappa_param``), scalar or per channel, and applies ``act`` (their
@@ -69,12 +88,18 @@ class AdaptiveActivation(nn.Module):
         dim (int): The channel dimension of per-channel parameters: 1 for
             (N, C, *) feature maps, -1 for channels-last tokens (B, L, C).
             Defaults to 1.
+        lambda_parametrization (str): ``'direct'`` (official: the learnt
+            parameter is λ, floored at 1e-4 in the forward) or
+            ``'floored-exp'`` (opt-in: λ = 1e-4 + exp(ρ), ρ learnt, stored
+            as ``parametrizations.lambda_param.original``; see
+            :class:`FlooredExp`). ``lambda_param`` is λ either way.
     """
 
     act = ''  # 'apa' or 'aglu' in the subclasses
 
     def __init__(self, num_parameters: int, lambda_init: InitValue,
-                 kappa_init: InitValue, inplace: bool, dim: int) -> None:
+                 kappa_init: InitValue, inplace: bool, dim: int,
+                 lambda_parametrization: str = 'direct') -> None:
         super().__init__()
         if (isinstance(num_parameters, bool)
                 or not isinstance(num_parameters, numbers.Integral)
@@ -89,15 +114,33 @@ class AdaptiveActivation(nn.Module):
         self.kappa_init = _validate_init('kappa_init', kappa_init, False)
         # per-channel parameters' channel dimension; 1 with one λ and κ
         self._channel_dim = self.dim if self.num_parameters > 1 else 1
+        if lambda_parametrization not in LAMBDA_PARAMETRIZATIONS:
+            raise ValueError(
+                f'lambda_parametrization must be one of '
+                f'{LAMBDA_PARAMETRIZATIONS}, got {lambda_parametrization!r}')
         self.lambda_param = nn.Parameter(torch.empty(self.num_parameters))
         self.kappa_param = nn.Parameter(torch.empty(self.num_parameters))
         self.reset_parameters()
+        if lambda_parametrization == 'floored-exp':
+            parametrize.register_parametrization(self, 'lambda_param',
+                                                 FlooredExp())
 
     def reset_parameters(self) -> None:
         """Draw λ and κ from their configured initial ranges."""
         with torch.no_grad():
-            self.lambda_param.uniform_(*self.lambda_init)
+            if parametrize.is_parametrized(self, 'lambda_param'):
+                self.lambda_param = torch.empty_like(
+                    self.lambda_param).uniform_(*self.lambda_init)
+            else:
+                self.lambda_param.uniform_(*self.lambda_init)
             self.kappa_param.uniform_(*self.kappa_init)
+
+    def learnt_lambda(self) -> nn.Parameter:
+        """The parameter the optimizer updates for λ: ``lambda_param``, or
+        ρ under the floored-exp parametrization."""
+        if parametrize.is_parametrized(self, 'lambda_param'):
+            return self.parametrizations.lambda_param.original
+        return self.lambda_param
 
     def forward(self, x: Tensor) -> Tensor:
         return activation(x, self.lambda_param, self.kappa_param, self.act,
@@ -163,6 +206,8 @@ class APA(AdaptiveActivation):
         inplace (bool): Ignored. Defaults to False.
         dim (int): Channel dimension of per-channel parameters. Defaults
             to 1.
+        lambda_parametrization (str): ``'direct'`` (official) or
+            ``'floored-exp'``; see :class:`AdaptiveActivation`.
     """
 
     act = 'apa'
@@ -172,9 +217,10 @@ class APA(AdaptiveActivation):
                  lambda_init: InitValue = (0., 1.),
                  kappa_init: InitValue = (-1., 0.),
                  inplace: bool = False,
-                 dim: int = 1) -> None:
+                 dim: int = 1,
+                 lambda_parametrization: str = 'direct') -> None:
         super().__init__(num_parameters, lambda_init, kappa_init, inplace,
-                         dim)
+                         dim, lambda_parametrization)
 
 
 @MODELS.register_module()
@@ -198,6 +244,8 @@ class AGLU(AdaptiveActivation):
         inplace (bool): Ignored. Defaults to False.
         dim (int): Channel dimension of per-channel parameters. Defaults
             to 1.
+        lambda_parametrization (str): ``'direct'`` (official) or
+            ``'floored-exp'``; see :class:`AdaptiveActivation`.
     """
 
     act = 'aglu'
@@ -207,9 +255,10 @@ class AGLU(AdaptiveActivation):
                  lambda_init: InitValue = (0., 1.),
                  kappa_init: InitValue = (1., 1.3),
                  inplace: bool = False,
-                 dim: int = 1) -> None:
+                 dim: int = 1,
+                 lambda_parametrization: str = 'direct') -> None:
         super().__init__(num_parameters, lambda_init, kappa_init, inplace,
-                         dim)
+                         dim, lambda_parametrization)
 
 
 def known_activations() -> list:

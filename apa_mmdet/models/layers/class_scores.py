@@ -73,6 +73,9 @@ class APAClassScore(_ClassScore, APA):
         kappa_init (float | tuple[float, float]): Defaults to 1.0.
         dim (int): The class dimension of per-class parameters. Defaults
             to 1, the class dimension of (N, C) logits.
+        lambda_parametrization (str): ``'direct'`` (official: λ floored at
+            1e-4, no gradient below) or ``'floored-exp'`` (opt-in: λ =
+            1e-4 + exp(ρ), which the floor cannot absorb).
 
     Shape: (N, C) → (N, C).
     """
@@ -82,9 +85,10 @@ class APAClassScore(_ClassScore, APA):
                  lambda_init=0.01,
                  kappa_init=1.0,
                  inplace: bool = False,
-                 dim: int = 1) -> None:
+                 dim: int = 1,
+                 lambda_parametrization: str = 'direct') -> None:
         super().__init__(num_parameters, lambda_init, kappa_init, inplace,
-                         dim)
+                         dim, lambda_parametrization)
 
     def log_prob(self, z: Tensor) -> Tensor:
         """log APA(z) = logsigmoid(κz − ln λ) / λ <= 0, finite for any z."""

@@ -278,3 +278,40 @@ def test_per_channel_aglu_in_mmcvs_ffn_on_tokens():
 def test_dim_must_be_an_integer():
     with pytest.raises(ValueError, match='dim must be an integer'):
         AGLU(dim='last')
+
+
+@pytest.mark.parametrize('cls', [APA, AGLU])
+def test_floored_exp_lambda_is_the_same_function_never_absorbed(cls):
+    """lambda_parametrization='floored-exp': λ = 1e-4 + exp(ρ), the same
+    λ and output from the same draw; where the official λ, at or below the
+    floor, gets no gradient, ρ always does; ρ is what the optimizer sees."""
+    torch.manual_seed(3)
+    direct = cls(num_parameters=4)
+    torch.manual_seed(3)
+    learnt = cls(num_parameters=4, lambda_parametrization='floored-exp')
+    torch.testing.assert_close(learnt.lambda_param, direct.lambda_param.data)
+    x = torch.randn(2, 4, 3, 3)
+    torch.testing.assert_close(learnt(x), direct(x))
+    rho = learnt.learnt_lambda()
+    assert [name for name, _ in learnt.named_parameters()] == [
+        'kappa_param', 'parametrizations.lambda_param.original']
+    torch.testing.assert_close(rho, torch.log(direct.lambda_param - 1e-4))
+    with torch.no_grad():
+        direct.lambda_param.fill_(1e-5)  # below the floor
+        learnt.lambda_param = torch.full((4, ), 1e-5)
+    floor = torch.tensor(1e-4)  # in float32, as the kernels compare
+    assert torch.all(learnt.lambda_param >= floor)
+    direct(x).square().sum().backward()
+    learnt(x).square().sum().backward()
+    assert torch.all(direct.lambda_param.grad == 0)
+    assert torch.all(rho.grad != 0)
+    assert direct.learnt_lambda() is direct.lambda_param
+    learnt.reset_parameters()  # draws λ again through ρ
+    assert torch.all(learnt.lambda_param >= floor)
+    assert float(learnt.lambda_param.max()) <= 1.
+
+
+def test_unknown_lambda_parametrization_is_named():
+    with pytest.raises(ValueError, match=r"lambda_parametrization must be "
+                       r"one of \('direct', 'floored-exp'\), got 'log'"):
+        APA(lambda_parametrization='log')
