@@ -4,7 +4,9 @@ config (seed, work dir, one evaluation), where its record is kept, and what
 the record holds once it has trained and been tested: unrounded metrics,
 per-category AP, each category's frequency group and, for a learnable APA
 classifier, its λ (as used and as stored), κ per class at the end and per
-group over training, with the rate λ, κ learn at."""
+group over training, with the rate λ, κ learn at. A run's checkpoint tested
+again with a test-time calibration (:data:`CALIBRATIONS`) has a record of
+its own."""
 import copy
 import gc
 import json
@@ -32,13 +34,59 @@ def data_variation(cfg: Config) -> str:
     return cfg.get('data_variation') or 'none'
 
 
-def record_path(results: str, config: str, cfg: Config, seed: int) -> str:
-    """<config>_data<D>[-<variation>]_seed<S>.json in ``results``."""
+# test-time calibrations of a trained run's checkpoint, their parameters
+# fixed before any validation image is scored (the official or the
+# methods' default values; NorCal's γ halfway in its published range)
+CALIBRATIONS = dict(
+    LogitAdjustment=dict(type='LogitAdjustment', tau=1.),
+    NorCal=dict(type='NorCal', gamma=0.5),
+    FRACAL=dict(type='FRACAL'))
+
+
+def record_path(results: str, config: str, cfg: Config, seed: int,
+                calibration: Optional[str] = None) -> str:
+    """<config>_data<D>[-<variation>]_seed<S>[+<calibration>].json in
+    ``results``."""
     variation = data_variation(cfg)
     data = f'{cfg.get("data_seed", 0)}' + (
         '' if variation == 'none' else f'-{variation}')
-    return osp.join(results,
-                    f'{config_stem(config)}_data{data}_seed{seed}.json')
+    suffix = f'+{calibration}' if calibration else ''
+    return osp.join(
+        results, f'{config_stem(config)}_data{data}_seed{seed}{suffix}.json')
+
+
+def train_ann_file(cfg: Config) -> str:
+    """The training set's annotation file (inside dataset wrappers)."""
+    dataset = cfg.train_dataloader.dataset
+    while 'dataset' in dataset:
+        dataset = dataset.dataset
+    return osp.join(dataset.get('data_root', ''), dataset.ann_file)
+
+
+def calibrated_config(cfg: Config, seed: int, calibration: str,
+                      checkpoint: str, work_dir: str) -> Config:
+    """``cfg`` testing ``checkpoint`` with ``CALIBRATIONS[calibration]`` on
+    its box head (statistics from its training annotation file)."""
+    cfg = run_config(cfg, seed, work_dir)
+    cfg.model.roi_head.bbox_head.calibration = dict(
+        CALIBRATIONS[calibration], ann_file=train_ann_file(cfg))
+    cfg.load_from = checkpoint
+    return cfg
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint a run in ``work_dir`` saved last (mmengine's
+    ``last_checkpoint`` file names it)."""
+    try:
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            path = f.read().strip()
+    except OSError:
+        path = ''
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'no checkpoint of the run in {work_dir} to calibrate: train it '
+            'again (--rerun) in this work dir')
+    return path
 
 
 def run_config(cfg: Config, seed: int, work_dir: str) -> Config:
@@ -137,6 +185,34 @@ def train_and_test(cfg: Config, apa_interval: int) -> dict:
               Runner.from_cfg(cfg))
     runner.register_hook(APAHistory())
     runner.train()
+    results = test_results(runner)
+    apa = classifier_apa(runner.model)
+    if apa is not None:
+        lam, raw, kappa = apa_values(apa)
+        results['apa_classifier'] = dict(
+            lambda_=lam.tolist(), lambda_raw=raw.tolist(),
+            kappa=kappa.tolist(), history=history)
+    del runner
+    gc.collect()
+    return results
+
+
+def test_only(cfg: Config) -> dict:
+    """Test ``cfg`` (its ``load_from`` checkpoint) in this process: the
+    record's results, as :func:`train_and_test`'s without training."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
+              Runner.from_cfg(cfg))
+    results = test_results(runner)
+    del runner
+    gc.collect()
+    return results
+
+
+def test_results(runner) -> dict:
+    """Run ``runner``'s test loop: unrounded metrics, per-category AP and
+    each category's group."""
     runner.test()
     evaluator = runner.test_evaluator.metrics[0]
     if not getattr(evaluator, 'unrounded', None):
@@ -153,30 +229,26 @@ def train_and_test(cfg: Config, apa_interval: int) -> dict:
         category_frequency={
             str(c): group for c, group in
             next(iter(unrounded.values()))['category_frequency'].items()})
-    apa = classifier_apa(runner.model)
-    if apa is not None:
-        lam, raw, kappa = apa_values(apa)
-        results['apa_classifier'] = dict(
-            lambda_=lam.tolist(), lambda_raw=raw.tolist(),
-            kappa=kappa.tolist(), history=history)
-    del runner
-    gc.collect()
     return results
 
 
 def kept_records(configs: Sequence[str], seeds: Sequence[int], results: str,
-                 cfg_options: Optional[dict] = None) -> Dict[str, List[dict]]:
-    """Per variant label (:func:`variant_labels`, in the configs' order),
-    the records of ``seeds`` kept in ``results`` so far; variants without
-    any left out."""
+                 cfg_options: Optional[dict] = None,
+                 calibrations: Sequence[str] = ()) -> Dict[str, List[dict]]:
+    """Per variant label (:func:`variant_labels`, in the configs' order;
+    each followed by its calibrated tests, ``label+Calibration``), the
+    records of ``seeds`` kept in ``results`` so far; variants without any
+    left out."""
     labels = variant_labels([config_stem(c) for c in configs])
     runs = {}
     for label, config in zip(labels, configs):
         cfg = load_config(config, cfg_options)
-        runs[label] = []
-        for seed in seeds:
-            path = record_path(results, config, cfg, seed)
-            if osp.isfile(path):
-                with open(path) as f:
-                    runs[label].append(json.load(f))
+        for calibration in (None, *calibrations):
+            name = f'{label}+{calibration}' if calibration else label
+            runs[name] = []
+            for seed in seeds:
+                path = record_path(results, config, cfg, seed, calibration)
+                if osp.isfile(path):
+                    with open(path) as f:
+                        runs[name].append(json.load(f))
     return {label: r for label, r in runs.items() if r}

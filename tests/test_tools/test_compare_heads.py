@@ -264,7 +264,8 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
     command = [
         sys.executable, str(TOOL), *configs, '--data', str(long_tail_root),
         '--seeds', '1', '--work-dir', str(out), '--results',
-        str(results), '--apa-log-interval', '1', '--apa-plot',
+        str(results), '--calibrations', 'NorCal',
+        '--apa-log-interval', '1', '--apa-plot',
         str(tmp_path / 'apa.png'), '--cfg-options',
         'train_cfg.max_epochs=1', 'train_dataloader.dataset.oversample_thr=0',
         'train_dataloader.dataset.dataset.indices=8',
@@ -280,7 +281,16 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
     records = {path.name: json.loads(path.read_text())
                for path in results.glob('*.json')}
     assert sorted(records) == sorted(
-        f'{Path(c).stem}_data0_seed1.json' for c in configs)
+        f'{Path(c).stem}_data0_seed1{suffix}.json' for c in configs
+        for suffix in ('', '+NorCal'))
+    # the trained checkpoint tested again with NorCal's fixed γ
+    calibrated = records[f'{Path(configs[0]).stem}_data0_seed1+NorCal.json']
+    assert calibrated['calibration'] == dict(type='NorCal', gamma=0.5)
+    assert calibrated['checkpoint'] == (
+        f'{Path(configs[0]).stem}_data0_seed1/epoch_1.pth')
+    assert calibrated['metrics'] != records[
+        f'{Path(configs[0]).stem}_data0_seed1.json']['metrics']
+    assert '| base+NorCal |' in result.stdout
     record = records[f'{Path(configs[0]).stem}_data0_seed1.json']
     assert record['config'] == str(Path(configs[0]).relative_to(ROOT))
     assert (record['seed'], record['data_seed']) == (1, 0)
@@ -309,9 +319,11 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
         # in the warm-up, at 10 × the base rate (0.01 × 0.01 at its start)
         assert 10 * 0.01 * 0.01 < moment['lr'] < 10 * 0.01
     # the report is computed from the records
-    runs = {label: [records[f'{Path(c).stem}_data0_seed1.json']]
+    runs = {label + suffix: [records[f'{Path(c).stem}_data0_seed1{suffix}'
+                                     '.json']]
             for label, c in zip(
-                ('base', 'apa-cls-from-sigmoid_no-decay_lr10x'), configs)}
+                ('base', 'apa-cls-from-sigmoid_no-decay_lr10x'), configs)
+            for suffix in ('', '+NorCal')}
     assert summary_table(runs, [1]) in result.stdout
     assert differences_table(runs, 'APr') in result.stdout
     for picture in (out / 'compare_heads.png', tmp_path / 'apa.png'):
@@ -322,7 +334,7 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
     monkeypatch.chdir(ROOT)
     code, again, errors = run_in_process(capsys, command[2:])
     assert code == 0, errors[-3000:]
-    assert again.count(': kept ') == 2
+    assert again.count(': kept ') == 4
     assert 'Epoch(train)' not in again
     # a comparison cut short: a seed never run is reported as such
     seeds = command.index('--seeds')
@@ -330,13 +342,14 @@ def test_two_iteration_comparison_keeps_records_reports_and_resumes(
         capsys, [*command[2:seeds + 1], '0', '1', *command[seeds + 2:],
                  '--kept-only'])
     assert code == 0, errors[-3000:]
-    assert partial.count(': not run yet') == 2
+    assert partial.count(': not run yet') == 4
     assert '| base (1 of 2 seeds) |' in partial
 
     # a document's block: written from the records, then checked
     doc = tmp_path / 'doc.md'
     arguments = ' '.join([*configs, '--seeds', '1', '--results',
-                          str(results), '--data', str(long_tail_root)])
+                          str(results), '--data', str(long_tail_root),
+                          '--calibrations', 'NorCal'])
     doc.write_text(f'# Results\n\n<!-- compare_heads {arguments} -->\nold\n'
                    '<!-- /compare_heads -->\n\nafter\n')
     code, _, errors = run_in_process(capsys, ['--check-doc', str(doc)])

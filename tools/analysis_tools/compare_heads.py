@@ -11,7 +11,7 @@ Usage::
         [--seeds 0 1] [--results DIR] [--work-dir DIR] [--data DATA_ROOT]
         [--data-seed S] [--data-variation hard] [--rerun | --kept-only]
         [--plot PNG] [--apa-plot PNG] [--grid R0,R1 C0,C1]
-        [--cfg-options KEY=VALUE ...]
+        [--calibrations NAME ...] [--cfg-options KEY=VALUE ...]
     python tools/analysis_tools/compare_heads.py --update-doc FILE.md
     python tools/analysis_tools/compare_heads.py --check-doc FILE.md
 
@@ -30,6 +30,10 @@ configs pick their generated set (records of the hard variant are named
 the order R0C0 R0C1 R1C0 R1C1, with ``--grid R0,R1 C0,C1`` (the two
 factors' level names) add the 2 × 2 tables: each factor's effect at each
 level of the other and their interaction, paired per seed.
+``--calibrations LogitAdjustment NorCal FRACAL`` tests each run's last
+checkpoint again with each test-time calibration of its class scores
+(parameters fixed in advance, ``CALIBRATIONS``), a record each
+(``…_seed<S>+<NAME>.json``), reported as variants ``<label>+<NAME>``.
 
 A Markdown file's blocks ``<!-- compare_heads ARGS -->`` … ``<!-- /compare_heads
 -->`` hold the tables of ``ARGS`` (the arguments above) from the kept
@@ -50,9 +54,12 @@ from mmengine.config import DictAction
 
 from apa_mmdet.analysis.comparison import report
 from apa_mmdet.analysis.comparison_plots import plot, plot_apa_history
-from apa_mmdet.analysis.comparison_runs import (data_variation, kept_records,
-                                                load_config, record_path,
-                                                run_config, train_and_test)
+from apa_mmdet.analysis.comparison_runs import (CALIBRATIONS,
+                                                calibrated_config,
+                                                data_variation, kept_records,
+                                                last_checkpoint, load_config,
+                                                record_path, run_config,
+                                                test_only, train_and_test)
 from apa_mmdet.datasets.synthetic_long_tail import VARIATIONS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -108,6 +115,10 @@ def parse_args(argv=None):
     parser.add_argument('--grid', nargs=2, metavar=('R0,R1', 'C0,C1'),
                         help='the four CONFIGs are a 2 × 2 experiment, row '
                         'by row: the two levels of each factor')
+    parser.add_argument('--calibrations', nargs='+', default=[],
+                        choices=sorted(CALIBRATIONS), metavar='NAME',
+                        help='test each run again with these test-time '
+                        f'calibrations ({", ".join(sorted(CALIBRATIONS))})')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         metavar='KEY=VALUE',
                         help='override settings of every run')
@@ -155,29 +166,39 @@ def compare(args) -> int:
         path = record_path(args.results, config, cfg, seed)
         name = osp.splitext(osp.basename(path))[0]
         step = f'[{index}/{len(plan)}] {name}'
+        work_dir = osp.join(args.work_dir, name)
         if osp.isfile(path) and not args.rerun:
             sys.stdout.write(f'{step}: kept {path}\n')
-            continue
-        if args.kept_only:
+        elif args.kept_only:
             sys.stdout.write(f'{step}: not run yet\n')
-            continue
-        sys.stdout.write(f'{step}: training\n')
-        sys.stdout.flush()
-        import torch
-        start = time.time()
-        results = train_and_test(
-            run_config(cfg, seed, osp.join(args.work_dir, name)),
-            args.apa_log_interval)
-        record = dict(
-            config=osp.relpath(osp.abspath(config), ROOT), seed=seed,
-            data_seed=cfg.get('data_seed', 0),
-            data_variation=data_variation(cfg), commit=commit,
-            wall_time_s=round(time.time() - start, 1),
-            threads=torch.get_num_threads(), **results)
-        with open(path, 'w') as f:
-            json.dump(record, f, indent=1)
+        else:
+            sys.stdout.write(f'{step}: training\n')
+            sys.stdout.flush()
+            _write_record(path, config, cfg, seed, commit, lambda: (
+                train_and_test(run_config(cfg, seed, work_dir),
+                               args.apa_log_interval)))
+        for calibration in args.calibrations:
+            calibrated = record_path(args.results, config, cfg, seed,
+                                     calibration)
+            label = f'{step}+{calibration}'
+            if osp.isfile(calibrated) and not args.rerun:
+                sys.stdout.write(f'{label}: kept {calibrated}\n')
+                continue
+            if args.kept_only:
+                sys.stdout.write(f'{label}: not run yet\n')
+                continue
+            sys.stdout.write(f'{label}: testing\n')
+            sys.stdout.flush()
+            checkpoint = last_checkpoint(work_dir)
+            _write_record(
+                calibrated, config, cfg, seed, commit,
+                lambda: test_only(calibrated_config(
+                    cfg, seed, calibration, checkpoint,
+                    f'{work_dir}+{calibration}')),
+                calibration=CALIBRATIONS[calibration],
+                checkpoint=osp.relpath(checkpoint, args.work_dir))
     runs = kept_records(args.configs, args.seeds, args.results,
-                        args.cfg_options)
+                        args.cfg_options, args.calibrations)
     if not runs:
         sys.stderr.write(f'compare_heads: no records in {args.results}\n')
         return 1
@@ -193,12 +214,29 @@ def compare(args) -> int:
     return 0
 
 
+def _write_record(path: str, config: str, cfg, seed: int, commit: str,
+                  run, **extra) -> None:
+    """Run ``run()`` (the results of a training or a test) and keep its
+    record at ``path``: config, seeds, commit, wall time, threads."""
+    import torch
+    start = time.time()
+    results = run()
+    record = dict(
+        config=osp.relpath(osp.abspath(config), ROOT), seed=seed,
+        data_seed=cfg.get('data_seed', 0),
+        data_variation=data_variation(cfg), commit=commit,
+        wall_time_s=round(time.time() - start, 1),
+        threads=torch.get_num_threads(), **extra, **results)
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=1)
+
+
 def block_report(arguments: str, write_plot: bool) -> str:
     """The tables of one doc block's ``ARGS`` (their records only)."""
     args = parse_args(shlex.split(arguments) + ['--kept-only'])
     _set_environment(args)
     runs = kept_records(args.configs, args.seeds, args.results,
-                        args.cfg_options)
+                        args.cfg_options, args.calibrations)
     if not runs:
         raise FileNotFoundError(f'no records in {args.results} for '
                                 f'compare_heads {arguments}')
