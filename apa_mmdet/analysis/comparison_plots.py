@@ -55,7 +55,11 @@ def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
     if not histories:
         return False
     colours = dict(r='tab:red', c='tab:orange', f='tab:blue')
-    styles = ('-', '--', ':', '-.')
+    styles = ('-', '--', ':', '-.', (0, (5, 1)), (0, (1, 1)),
+              (0, (3, 1, 1, 1, 1, 1)))
+    if len(histories) > len(styles):
+        raise ValueError(f'{len(histories)} runs with a learnable APA '
+                         f'classifier: one plot tells {len(styles)} apart')
     rates = any('lr' in history[0] for _, history in histories)
     panels = 3 if rates else 2
     with saved_figure(path, 1, panels,
@@ -97,6 +101,7 @@ def _plot_rates(axis, histories, styles, colours) -> None:
                 floor_axis.plot(steps, [h['at_floor'][group]
                                         for h in history], style,
                                 color=colour, alpha=0.6)
+    floor_axis.set_ylim(0, max(1., floor_axis.get_ylim()[1]))
     axis.set_xlabel('iteration')
     axis.set_ylabel('learning rate of λ, κ')
     floor_axis.set_ylabel('classes with λ at or below the floor (colours)')
