@@ -10,6 +10,7 @@ its own."""
 import copy
 import gc
 import json
+import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
@@ -23,10 +24,23 @@ def config_stem(config: str) -> str:
 
 
 def load_config(config: str, cfg_options: Optional[dict]) -> Config:
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+    """``config`` with ``cfg_options`` merged, a copy of its own.
+
+    A config is parsed once per file, options and environment (the configs
+    read ``DATA_ROOT``, ``LT_DATA_SEED``, ...): mmengine reads every
+    metafile of mmdet for each ``mmdet::`` base, about 1 s a config.
+    """
+    key = (osp.abspath(config), repr(cfg_options),
+           tuple(sorted(os.environ.items())))
+    if key not in _PARSED_CONFIGS:
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        _PARSED_CONFIGS[key] = cfg
+    return copy.deepcopy(_PARSED_CONFIGS[key])
+
+
+_PARSED_CONFIGS: Dict[tuple, Config] = {}
 
 
 def data_variation(cfg: Config) -> str:

@@ -22,7 +22,6 @@ from PIL import Image
 from apa_mmdet.analysis.comparison import (contrast, differences_table,
                                            factorial_table, summary_table,
                                            variant_labels)
-from apa_mmdet.datasets.synthetic_long_tail import generate_lvis_long_tail
 from tests.helpers.configs import CONFIG_ROOT
 
 ROOT = CONFIG_ROOT.parent
@@ -233,13 +232,6 @@ def test_bootstrap_interval_covers_the_mean_and_repeats():
     half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
     assert high - low == pytest.approx(2 * half, rel=0.15)
     assert bootstrap_interval(values) == (low, high)
-
-
-@pytest.fixture(scope='module')
-def long_tail_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('lt')
-    generate_lvis_long_tail(str(root))
-    return root
 
 
 def run_in_process(capsys, argv):

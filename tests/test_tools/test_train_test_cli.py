@@ -1,19 +1,14 @@
 # Copyright (c) apa_mmdet contributors.
 """mmdet's train/test CLIs on generated LVIS data, end to end."""
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
-import torch
 
 from apa_mmdet.datasets.synthetic import generate_lvis
-from apa_mmdet.utils import safe_load
 from tests.helpers.configs import CONFIG_ROOT
 
 ROOT = CONFIG_ROOT.parent
@@ -105,60 +100,6 @@ def test_class_count_mismatch_fails_with_one_clear_error(data_root, tmp_path):
     assert re.search(
         rf'num_classes=10 disagrees with {data_root}/annotations/'
         r'lvis_v1_train\.json, which has 12 categories', result.stderr)
-
-
-def write_iteration_config(path, data_root, max_iters):
-    """The small config run by iterations, checkpoints every half."""
-    write_config(path.with_name('base.py'), data_root)
-    path.write_text(textwrap.dedent(f'''
-        _base_ = './base.py'
-        train_dataloader = dict(batch_size=2, num_workers=1)
-        train_cfg = dict(
-            _delete_=True, type='IterBasedTrainLoop', max_iters={max_iters},
-            val_interval={max_iters})
-        param_scheduler = [
-            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
-                 end={max_iters})]
-        default_hooks = dict(
-            logger=dict(interval=1),
-            checkpoint=dict(by_epoch=False, interval={max_iters // 2}))
-        log_processor = dict(by_epoch=False, window_size=1)
-        val_cfg = None
-        val_dataloader = None
-        val_evaluator = None
-        randomness = dict(seed=3, deterministic=True)
-        '''))
-    return path
-
-
-def logged_losses(work_dir):
-    scalars = next(Path(work_dir).glob('*/vis_data/scalars.json'))
-    records = [json.loads(line) for line in scalars.read_text().splitlines()]
-    return {r['iter']: {k: v for k, v in r.items() if k.startswith('loss')}
-            for r in records}
-
-
-def test_resume_repeats_the_uninterrupted_run_exactly(data_root, tmp_path):
-    config = write_iteration_config(tmp_path / 'iters.py', data_root, 4)
-    full, resumed = tmp_path / 'full', tmp_path / 'resumed'
-    run = tool('tools/train.py', config, '--work-dir', full)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    resumed.mkdir()
-    shutil.copy(full / 'iter_2.pth', resumed / 'iter_2.pth')
-    run = tool('tools/train.py', config, '--work-dir', resumed,
-               '--resume', resumed / 'iter_2.pth')
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert 'resumed epoch: 0, iter: 2' in run.stdout + run.stderr
-
-    full_losses, resumed_losses = logged_losses(full), logged_losses(resumed)
-    assert sorted(resumed_losses) == [3, 4]
-    for iteration in (3, 4):
-        assert resumed_losses[iteration] == full_losses[iteration]
-    final = [safe_load(str(d / 'iter_4.pth'))['state_dict']
-             for d in (full, resumed)]
-    assert final[0].keys() == final[1].keys()
-    for key in final[0]:
-        assert torch.equal(final[0][key], final[1][key]), key
 
 
 @pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
