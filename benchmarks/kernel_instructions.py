@@ -45,7 +45,7 @@ def main(argv=None):
     argparse.ArgumentParser(description=__doc__.split('\n\n')[0]).parse_args(
         argv)
     os.environ.pop('TRITON_INTERPRET', None)
-    from apa_mmdet.ops.triton_kernel import BLOCK
+    from apa_mmdet.ops.triton_tiles import BLOCK
     from apa_mmdet.testing.triton_aot import compile_kernel, machine_code
     per_thread = BLOCK // THREADS
     sys.stdout.write(

@@ -5,147 +5,33 @@ One pass over memory in each direction, in float32 registers for float32,
 bfloat16 and float16 inputs (output in the input's dtype): forward reads z
 and writes act(z); backward reads z and the output gradient, writes the
 input gradient and per-tile partial sums of the λ and κ gradients, which a
-second, small kernel adds up per channel in float64 (deterministic, no
-atomics) and finishes (÷ λ², none below the floor, the parameters' dtype).
-The kernels read λ and κ as stored and floor λ at 1e-4 themselves, so a
-call is one launch forward and two backward. The math is that of
-``eager`` in base 2, where ``exp2`` is one instruction: with
-u = κz − ln λ, v = u·log2 e and a = 2^{−|v|} = e^{−|u|},
-
-    s = softplus(−u) = log1p(a) − min(u, 0),   p = exp(−s/λ),
-    σ(−u) = e^{−softplus(u)} = (a if u >= 0 else 1)/(1 + a),
-    s − σ(−u) by its series in a where e^{−u} < 1e-3,
-
-with log2(1 + a) a polynomial in a (FMAs only); the instruction counts per
-element are measured by ``benchmarks/kernel_instructions.py`` and kept in
-``benchmarks/README.md``.
-
-The input is seen as (rows, inner) = (N·C, H·W) so that a program's tile
-(BLOCK_R rows × BLOCK_I columns) shares each row's channel; with one λ and
-κ it is (1, numel); with the channels innermost ((N, C) logits, tokens) it
-is (tokens, C), each column one channel.
+second, small kernel adds up per channel in float64 and finishes (÷ λ², none
+below the floor, the parameters' dtype): one launch forward and two
+backward. The math, the tiles and the reduction are in :mod:`.triton_tiles`.
 
 :func:`forward` and :func:`backward` launch the kernels directly (eager
 mode's ``dispatch.Backend``); the same functions are the ``torch.library``
 operators ``apa_forward_triton`` / ``apa_backward_triton`` that
-``torch.compile`` keeps whole. :func:`scale_add_forward` and
-:func:`scale_add_backward` fuse the end of an SE bottleneck,
-act(x·gate + identity), the same way (one launch forward, two backward,
-the gate's gradient reduced with the parameters'). Imported on first CUDA
-use by ``dispatch``; with ``TRITON_INTERPRET=1`` they also run on CPU
-tensors (how the tests check them on machines without a GPU, which also
-compile them for sm_80/sm_90 with Triton's compiler).
+``torch.compile`` keeps whole. The fused end of an SE bottleneck
+(:mod:`.triton_se_end`) is offered here beside them, so that ``dispatch``
+imports one module on first CUDA use. With ``TRITON_INTERPRET=1`` the
+kernels also run on CPU tensors (how the tests check them on machines
+without a GPU, which also compile them for sm_80/sm_90 with Triton's
+compiler).
 """
-import contextlib
-import functools
-import math
-from typing import NamedTuple
-
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
 from .operators import register_operator
+from .triton_se_end import scale_add_backward, scale_add_forward
+from .triton_tiles import (REDUCE_BLOCK, apa_terms, check_channels,
+                           element_parameters, gradient_terms, launch_for,
+                           on_device_of, parameter_grads_kernel,
+                           row_parameters, tile)
 
-BLOCK = 2048  # elements per program (16 per thread of 4 warps)
-LN_2 = tl.constexpr(math.log(2))
-LOG2_E = tl.constexpr(math.log2(math.e))
-LAMBDA_MIN = tl.constexpr(1e-4)
-REDUCE_BLOCK = 1024  # partial sums a program of the reduction adds at once
-
-
-@triton.jit
-def _log2_1p_unit(a):
-    """log2(1 + a) for a in [0, 1]: a·P(a), P the degree-9 Chebyshev
-    interpolant of log2(1 + a)/a (the coefficients of ``csrc/apa_cpu.cpp``
-    times log2 e; relative error 1.6e-7 in float32; FMAs only)."""
-    poly = -0.004582081683 * a + 0.02819390708
-    poly = poly * a - 0.08132993162
-    poly = poly * a + 0.1521123375
-    poly = poly * a - 0.2202947296
-    poly = poly * a + 0.2836810826
-    poly = poly * a - 0.3599757304
-    poly = poly * a + 0.4808460805
-    poly = poly * a - 0.7213459717
-    poly = poly * a + 1.442695033
-    return a * poly
-
-
-@triton.jit
-def _log1p_minus_ratio_over_square(a):
-    """(ln(1 + a) − a/(1 + a))/a² for a in [0, 1]: the degree-9 Chebyshev
-    interpolant in t = 2a − 1 (relative error 2e-7 in float32; FMAs only).
-    Times a², it is s − σ(−u) for u ≥ 0 (a = e^{−u}) without the
-    cancellation of the difference, whose error would be ~ε/a relative."""
-    t = 2.0 * a - 1.0
-    poly = -3.979864223e-05 * t + 0.0001179333685
-    poly = poly * t - 0.0002490426201
-    poly = poly * t + 0.0007314976485
-    poly = poly * t - 0.002222307896
-    poly = poly * t + 0.006431828006
-    poly = poly * t - 0.01830548808
-    poly = poly * t + 0.05076517647
-    poly = poly * t - 0.1326097626
-    return poly * t + 0.2885271253
-
-
-@triton.jit
-def _tile(rows, inner, n_col_blocks, BLOCK_R: tl.constexpr,
-          BLOCK_I: tl.constexpr, WIDE: tl.constexpr):
-    """Row indices, element offsets and masks of this program's tile;
-    offsets in int64 only for tensors of 2³¹ elements or more (``WIDE``)."""
-    pid = tl.program_id(0)
-    row = (pid // n_col_blocks) * BLOCK_R + tl.arange(0, BLOCK_R)
-    col = (pid % n_col_blocks) * BLOCK_I
-    if WIDE:
-        col = col.to(tl.int64)
-    col = col + tl.arange(0, BLOCK_I)
-    row_mask = row < rows
-    mask = row_mask[:, None] & (col < inner)[None, :]
-    first = row.to(tl.int64) if WIDE else row
-    offsets = first[:, None] * inner + col[None, :]
-    return row, row_mask, offsets, mask
-
-
-@triton.jit
-def _row_parameters(lambda_ptr, kappa_ptr, row, row_mask, channels):
-    """1/λ, log2 λ, κ and κ·log2 e of each row's channel (λ floored at
-    1e-4, both in float32), shaped (BLOCK_R, 1)."""
-    channel = row % channels
-    lam = tl.maximum(tl.load(lambda_ptr + channel, mask=row_mask, other=1.0),
-                     LAMBDA_MIN,
-                     propagate_nan=tl.PropagateNan.ALL).to(tl.float32)
-    kappa = tl.load(kappa_ptr + channel, mask=row_mask,
-                    other=1.0).to(tl.float32)
-    return ((1.0 / lam)[:, None], tl.log2(lam)[:, None], kappa[:, None],
-            (kappa * LOG2_E)[:, None])
-
-
-@triton.jit
-def _element_parameters(lambda_ptr, kappa_ptr, offsets, mask, channels):
-    """The same for rows of C channels (channels innermost): each
-    element's channel, shaped like the tile."""
-    channel = offsets % channels
-    lam = tl.maximum(tl.load(lambda_ptr + channel, mask=mask, other=1.0),
-                     LAMBDA_MIN,
-                     propagate_nan=tl.PropagateNan.ALL).to(tl.float32)
-    kappa = tl.load(kappa_ptr + channel, mask=mask, other=1.0).to(tl.float32)
-    return 1.0 / lam, tl.log2(lam), kappa, kappa * LOG2_E
-
-
-@triton.jit
-def _apa_terms(z, inv_lam, log2_lam, kappa_log2_e):
-    """The terms both directions use, for z in float32, in base 2
-    (``exp2`` is one instruction): v = u·log2 e, a = 2^{−|v|},
-    log2(1 + a), s·log2 e where s = softplus(−u) = −log σ(u), and
-    p = 2^{−s·log2 e/λ}."""
-    v = kappa_log2_e * z - log2_lam
-    a = tl.exp2(-tl.abs(v))
-    log2_1p_a = _log2_1p_unit(a)
-    softplus_neg_u_log2_e = log2_1p_a - tl.minimum(v, 0.0)
-    p = tl.exp2(-softplus_neg_u_log2_e * inv_lam)
-    return v, a, log2_1p_a, softplus_neg_u_log2_e, p
+__all__ = ['forward', 'backward', 'scale_add_forward', 'scale_add_backward']
 
 
 @triton.jit
@@ -153,48 +39,20 @@ def _load_tile(x_ptr, lambda_ptr, kappa_ptr, rows, inner, channels,
                n_col_blocks, BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
                WIDE: tl.constexpr, CHANNELS_LAST: tl.constexpr):
     """This program's tile of z (float32), its parameters and
-    :func:`_apa_terms`."""
-    row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
-                                         BLOCK_I, WIDE)
+    :func:`~.triton_tiles.apa_terms`."""
+    row, row_mask, offsets, mask = tile(rows, inner, n_col_blocks, BLOCK_R,
+                                        BLOCK_I, WIDE)
     if CHANNELS_LAST:
-        inv_lam, log2_lam, kappa, kappa_log2_e = _element_parameters(
+        inv_lam, log2_lam, kappa, kappa_log2_e = element_parameters(
             lambda_ptr, kappa_ptr, offsets, mask, channels)
     else:
-        inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
+        inv_lam, log2_lam, kappa, kappa_log2_e = row_parameters(
             lambda_ptr, kappa_ptr, row, row_mask, channels)
     z = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    v, a, log2_1p_a, softplus_neg_u_log2_e, p = _apa_terms(
+    v, a, log2_1p_a, softplus_neg_u_log2_e, p = apa_terms(
         z, inv_lam, log2_lam, kappa_log2_e)
     return (row, row_mask, offsets, mask, z, kappa, inv_lam, v, a, log2_1p_a,
             softplus_neg_u_log2_e, p)
-
-
-@triton.jit
-def _gradient_terms(z, g, kappa, inv_lam, v, a, log2_1p_a,
-                    softplus_neg_u_log2_e, p, AGLU: tl.constexpr):
-    """∂L/∂z and each element's terms of Σ g·∂out/∂κ (without its 1/λ,
-    which the caller applies per row or element) and of
-    Σ g·∂out/∂λ·λ²."""
-    # σ(−u) = e^{−softplus(u)} = 2^{−log2(1 + a)}·(a if u >= 0 else 1)
-    sigma = tl.exp2(-log2_1p_a) * tl.where(v >= 0.0, a, 1.0)
-    # s − σ(−u): for u ≥ 0 a² times a polynomial (no difference of close
-    # values); for u < 0 the difference is at least ln 2 − 1/2
-    diff = tl.where(v >= 0.0, a * a * _log1p_minus_ratio_over_square(a),
-                    softplus_neg_u_log2_e * LN_2 - sigma)
-    g_p = g * p
-    # g·∂p/∂(κz) = g·p·σ(−u)/λ: the 1/λ is applied with κ for ∂L/∂z
-    g_p_sigma = g_p * sigma
-    kappa_over_lam = kappa * inv_lam
-    if AGLU:
-        z_g_p_sigma = z * g_p_sigma
-        grad_z = kappa_over_lam * z_g_p_sigma + g_p
-        kappa_terms = z * z_g_p_sigma
-        lambda_terms = z * g_p * diff
-    else:
-        grad_z = kappa_over_lam * g_p_sigma
-        kappa_terms = z * g_p_sigma
-        lambda_terms = g_p * diff
-    return grad_z, kappa_terms, lambda_terms
 
 
 @triton.jit
@@ -224,7 +82,7 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                                             n_col_blocks, BLOCK_R, BLOCK_I,
                                             WIDE, CHANNELS_LAST)
     g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    grad_x, kappa_terms, lambda_terms = _gradient_terms(
+    grad_x, kappa_terms, lambda_terms = gradient_terms(
         z, g, kappa, inv_lam, v, a, log2_1p_a, softplus_neg_u_log2_e, p,
         AGLU)
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty),
@@ -246,195 +104,6 @@ def _apa_backward_kernel(grad_ptr, x_ptr, grad_x_ptr, lambda_ptr, kappa_ptr,
                  mask=row_mask)
 
 
-@triton.jit
-def _scale_add_tile(x_ptr, gate_ptr, identity_ptr, lambda_ptr, kappa_ptr,
-                    rows, inner, channels, n_col_blocks,
-                    BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
-                    WIDE: tl.constexpr):
-    """The SE end's tile: rows are the (n, c) maps of (N, C, H, W) x and
-    identity, gate (N, C) one value per row; z = x·gate + identity in
-    float32, with :func:`_apa_terms`."""
-    row, row_mask, offsets, mask = _tile(rows, inner, n_col_blocks, BLOCK_R,
-                                         BLOCK_I, WIDE)
-    inv_lam, log2_lam, kappa, kappa_log2_e = _row_parameters(
-        lambda_ptr, kappa_ptr, row, row_mask, channels)
-    gate = tl.load(gate_ptr + row, mask=row_mask,
-                   other=0.0).to(tl.float32)[:, None]
-    x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    z = x * gate + tl.load(identity_ptr + offsets, mask=mask,
-                           other=0.0).to(tl.float32)
-    v, a, log2_1p_a, softplus_neg_u_log2_e, p = _apa_terms(
-        z, inv_lam, log2_lam, kappa_log2_e)
-    return (row, row_mask, offsets, mask, x, gate, z, kappa, inv_lam, v, a,
-            log2_1p_a, softplus_neg_u_log2_e, p)
-
-
-@triton.jit
-def _scale_add_forward_kernel(x_ptr, gate_ptr, identity_ptr, out_ptr,
-                              lambda_ptr, kappa_ptr, rows, inner, channels,
-                              n_col_blocks, AGLU: tl.constexpr,
-                              BLOCK_R: tl.constexpr, BLOCK_I: tl.constexpr,
-                              WIDE: tl.constexpr):
-    _, _, offsets, mask, _, _, z, _, _, _, _, _, _, p = _scale_add_tile(
-        x_ptr, gate_ptr, identity_ptr, lambda_ptr, kappa_ptr, rows, inner,
-        channels, n_col_blocks, BLOCK_R, BLOCK_I, WIDE)
-    out = p * z if AGLU else p
-    tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=mask)
-
-
-@triton.jit
-def _scale_add_backward_kernel(grad_ptr, x_ptr, gate_ptr, identity_ptr,
-                               grad_x_ptr, grad_identity_ptr, lambda_ptr,
-                               kappa_ptr, partial_lambda_ptr,
-                               partial_kappa_ptr, partial_gate_ptr, rows,
-                               inner, channels, n_col_blocks,
-                               AGLU: tl.constexpr, BLOCK_R: tl.constexpr,
-                               BLOCK_I: tl.constexpr, WIDE: tl.constexpr):
-    """∂L/∂x = ∂L/∂z·gate and ∂L/∂identity = ∂L/∂z written; per row and
-    column block the partial sums of the λ, κ and gate gradients
-    (Σ ∂L/∂z·x for the gate)."""
-    (row, row_mask, offsets, mask, x, gate, z, kappa, inv_lam, v, a,
-     log2_1p_a, softplus_neg_u_log2_e, p) = _scale_add_tile(
-         x_ptr, gate_ptr, identity_ptr, lambda_ptr, kappa_ptr, rows, inner,
-         channels, n_col_blocks, BLOCK_R, BLOCK_I, WIDE)
-    g = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    grad_z, kappa_terms, lambda_terms = _gradient_terms(
-        z, g, kappa, inv_lam, v, a, log2_1p_a, softplus_neg_u_log2_e, p,
-        AGLU)
-    tl.store(grad_x_ptr + offsets,
-             (grad_z * gate).to(grad_x_ptr.dtype.element_ty), mask=mask)
-    tl.store(grad_identity_ptr + offsets,
-             grad_z.to(grad_identity_ptr.dtype.element_ty), mask=mask)
-    partial = row * n_col_blocks + tl.program_id(0) % n_col_blocks
-    kappa_sum = tl.sum(kappa_terms, axis=1) * tl.reshape(inv_lam, (BLOCK_R, ))
-    tl.store(partial_kappa_ptr + partial, kappa_sum, mask=row_mask)
-    tl.store(partial_lambda_ptr + partial, tl.sum(lambda_terms, axis=1),
-             mask=row_mask)
-    tl.store(partial_gate_ptr + partial, tl.sum(grad_z * x, axis=1),
-             mask=row_mask)
-
-
-@triton.jit
-def _parameter_grads_kernel(partial_lambda_ptr, partial_kappa_ptr,
-                            lambda_ptr, grad_lambda_ptr, grad_kappa_ptr,
-                            partial_gate_ptr, grad_gate_ptr, outer,
-                            channels, inner, BLOCK: tl.constexpr):
-    """Programs 0..C−1: ∂L/∂λ and ∂L/∂κ of the channel c = program_id,
-    its partial sums (float32, laid out (outer, C, inner)) added in
-    float64 in a fixed order; the λ sum divided by max(λ, 1e-4)² (float32,
-    as the forward used it), 0 below the floor (as torch.clamp's
-    gradient). Programs C.. (the SE end's only, one per row r of
-    outer·C): ∂L/∂gate[r], the sum of the row's ``inner`` partials."""
-    pid = tl.program_id(0)
-    if pid < channels:
-        count = outer * inner
-        lambda_acc = tl.zeros([BLOCK], dtype=tl.float64)
-        kappa_acc = tl.zeros([BLOCK], dtype=tl.float64)
-        for start in range(0, count, BLOCK):
-            k = start + tl.arange(0, BLOCK)
-            mask = k < count
-            offsets = (k // inner * channels + pid) * inner + k % inner
-            lambda_acc += tl.load(partial_lambda_ptr + offsets, mask=mask,
-                                  other=0.0).to(tl.float64)
-            kappa_acc += tl.load(partial_kappa_ptr + offsets, mask=mask,
-                                 other=0.0).to(tl.float64)
-        lam = tl.load(lambda_ptr + pid)
-        floored = tl.maximum(lam, LAMBDA_MIN,
-                             propagate_nan=tl.PropagateNan.ALL)
-        floored = floored.to(tl.float32).to(tl.float64)
-        grad_lambda = tl.where(
-            lam >= LAMBDA_MIN,
-            tl.sum(lambda_acc, axis=0) / (floored * floored), 0.0)
-        tl.store(grad_lambda_ptr + pid,
-                 grad_lambda.to(grad_lambda_ptr.dtype.element_ty))
-        tl.store(grad_kappa_ptr + pid,
-                 tl.sum(kappa_acc, axis=0).to(grad_kappa_ptr.dtype.element_ty))
-    else:
-        row = pid - channels
-        gate_acc = tl.zeros([BLOCK], dtype=tl.float64)
-        for start in range(0, inner, BLOCK):
-            k = start + tl.arange(0, BLOCK)
-            gate_acc += tl.load(partial_gate_ptr + row * inner + k,
-                                mask=k < inner, other=0.0).to(tl.float64)
-        tl.store(grad_gate_ptr + row,
-                 tl.sum(gate_acc, axis=0).to(grad_gate_ptr.dtype.element_ty))
-
-
-def _tile_width(rows: int, inner: int) -> int:
-    """BLOCK_I for ``rows`` rows of ``inner`` elements: with several rows,
-    the widest power of two from 64 to BLOCK whose tiles leave at most 10 %
-    of a row's lanes idle (64 if none does; e.g. 2048 for 200×336 maps, 512
-    for 50×84, 128 for 25×42); one row, or rows narrower than 64, in tiles
-    of their next power of two up to BLOCK."""
-    if rows == 1 or inner < 64:
-        return min(triton.next_power_of_2(inner), BLOCK)
-    width = BLOCK
-    while width > 64 and triton.cdiv(inner, width) * width > 1.1 * inner:
-        width //= 2
-    return width
-
-
-class Launch(NamedTuple):
-    """How the kernels cover a tensor of one shape: its (rows, inner) view,
-    the tile (BLOCK_R × BLOCK_I), the grid, int64 offsets (``wide``), the
-    channels-last layout, and the partial sums' (outer, C, inner) layout."""
-    rows: int
-    inner: int
-    n_col_blocks: int
-    block_r: int
-    block_i: int
-    grid: tuple
-    wide: bool
-    channels_last: bool
-    partial_outer: int
-    partial_inner: int
-
-
-@functools.lru_cache(maxsize=1024)
-def launch_for(shape: torch.Size, channels: int,
-               per_map: bool = False) -> Launch:
-    """The :class:`Launch` of a contiguous tensor of ``shape`` with
-    ``channels`` λ, κ (1, or C on dim 1): rows of one channel, or, when the
-    C channels are innermost ((N, C) logits, (B·L, C, 1) tokens), rows of
-    C channels; ``per_map``: rows of one (n, c) map whatever the
-    parameters (the SE end, whose gate is one value per map). Cached: a
-    network has few shapes."""
-    numel = math.prod(shape)
-    rows = shape[0] * shape[1] if per_map or channels > 1 else 1
-    channels_last = not per_map and channels > 1 and numel == rows
-    if channels_last:
-        rows = numel // channels
-    inner = numel // rows
-    block_i = _tile_width(rows, inner)
-    block_r = BLOCK // block_i
-    n_col_blocks = triton.cdiv(inner, block_i)
-    grid = (triton.cdiv(rows, block_r) * n_col_blocks, )
-    # partials: (row blocks, C) channels last, else (rows, column blocks)
-    # with rows = outer·C
-    partial_outer, partial_inner = ((triton.cdiv(rows, block_r), 1)
-                                    if channels_last else
-                                    (rows // channels, n_col_blocks))
-    return Launch(rows, inner, n_col_blocks, block_r, block_i, grid,
-                  numel + BLOCK >= 2**31, channels_last, partial_outer,
-                  partial_inner)
-
-
-def _on_device_of(x: Tensor):
-    """Launch on x's GPU when it is not the current one (CPU: the
-    interpreter)."""
-    if x.is_cuda and x.device.index != torch.cuda.current_device():
-        return torch.cuda.device(x.device)
-    return contextlib.nullcontext()
-
-
-def _check_channels(x: Tensor, channels: int) -> None:
-    if channels > 1 and (x.dim() < 2 or x.shape[1] != channels):
-        raise ValueError(
-            f'input of shape {tuple(x.shape)} does not match '
-            f'num_parameters={channels}: per-channel APA needs {channels} '
-            'channels in dimension 1')
-
-
 def forward(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
             act: str) -> Tensor:
     """APA (``act='apa'``) or AGLU (``'aglu'``) of ``x`` (float32,
@@ -445,10 +114,10 @@ def forward(x: Tensor, lambda_param: Tensor, kappa_param: Tensor,
     kappa_param = kappa_param.contiguous()
     out = torch.empty_like(x)
     channels = lambda_param.numel()
-    _check_channels(x, channels)
+    check_channels(x, channels)
     if x.numel():
         launch = launch_for(x.shape, channels)
-        with _on_device_of(x):
+        with on_device_of(x):
             _apa_forward_kernel[launch.grid](
                 x, out, lambda_param, kappa_param, launch.rows, launch.inner,
                 channels, launch.n_col_blocks, AGLU=act == 'aglu',
@@ -467,7 +136,7 @@ def backward(grad: Tensor, x: Tensor, lambda_param: Tensor,
     kappa_param = kappa_param.contiguous()
     grad = grad.to(x.dtype).contiguous()
     channels = lambda_param.numel()
-    _check_channels(x, channels)
+    check_channels(x, channels)
     grad_x = torch.empty_like(x)
     grad_lambda = torch.empty_like(lambda_param)
     grad_kappa = torch.empty_like(kappa_param)
@@ -478,7 +147,7 @@ def backward(grad: Tensor, x: Tensor, lambda_param: Tensor,
         (launch.partial_outer, channels, launch.partial_inner),
         dtype=torch.float32)
     partial_kappa = torch.empty_like(partial_lambda)
-    with _on_device_of(x):
+    with on_device_of(x):
         _apa_backward_kernel[launch.grid](
             grad, x, grad_x, lambda_param, kappa_param, partial_lambda,
             partial_kappa, launch.rows, launch.inner, channels,
@@ -486,87 +155,11 @@ def backward(grad: Tensor, x: Tensor, lambda_param: Tensor,
             BLOCK_I=launch.block_i, WIDE=launch.wide,
             CHANNELS_LAST=launch.channels_last, enable_fp_fusion=True)
         # (no gate: its two pointers are placeholders no program reads)
-        _parameter_grads_kernel[(channels, )](
+        parameter_grads_kernel[(channels, )](
             partial_lambda, partial_kappa, lambda_param, grad_lambda,
             grad_kappa, partial_lambda, grad_lambda, launch.partial_outer,
             channels, launch.partial_inner, BLOCK=REDUCE_BLOCK)
     return grad_x, grad_lambda, grad_kappa
-
-
-def _check_scale_add(x: Tensor, gate: Tensor, identity: Tensor,
-                     channels: int) -> None:
-    _check_channels(x, channels)
-    if (x.dim() != 4 or gate.shape != x.shape[:2]
-            or identity.shape != x.shape):
-        raise ValueError(
-            f'x {tuple(x.shape)}, gate {tuple(gate.shape)} and identity '
-            f'{tuple(identity.shape)} must be (N, C, H, W), (N, C) and '
-            '(N, C, H, W)')
-
-
-def scale_add_forward(x: Tensor, gate: Tensor, identity: Tensor,
-                      lambda_param: Tensor, kappa_param: Tensor,
-                      act: str) -> Tensor:
-    """act(x·gate + identity), the end of an SE bottleneck, in one launch:
-    x, identity (N, C, H, W) and gate (N, C) of one dtype (the output's),
-    summed in float32."""
-    x, identity = x.contiguous(), identity.contiguous()
-    gate = gate.contiguous()
-    lambda_param = lambda_param.contiguous()
-    kappa_param = kappa_param.contiguous()
-    channels = lambda_param.numel()
-    _check_scale_add(x, gate, identity, channels)
-    out = torch.empty_like(x)
-    if x.numel():
-        launch = launch_for(x.shape, channels, per_map=True)
-        with _on_device_of(x):
-            _scale_add_forward_kernel[launch.grid](
-                x, gate, identity, out, lambda_param, kappa_param,
-                launch.rows, launch.inner, channels, launch.n_col_blocks,
-                AGLU=act == 'aglu', BLOCK_R=launch.block_r,
-                BLOCK_I=launch.block_i, WIDE=launch.wide,
-                enable_fp_fusion=True)
-    return out
-
-
-def scale_add_backward(grad: Tensor, x: Tensor, gate: Tensor,
-                       identity: Tensor, lambda_param: Tensor,
-                       kappa_param: Tensor, act: str):
-    """(∂L/∂x, ∂L/∂gate, ∂L/∂identity, ∂L/∂λ, ∂L/∂κ) of
-    :func:`scale_add_forward`, typed and shaped like what they
-    differentiate; two launches."""
-    x, identity = x.contiguous(), identity.contiguous()
-    gate = gate.contiguous()
-    lambda_param = lambda_param.contiguous()
-    kappa_param = kappa_param.contiguous()
-    grad = grad.to(x.dtype).contiguous()
-    channels = lambda_param.numel()
-    _check_scale_add(x, gate, identity, channels)
-    grad_x, grad_identity = torch.empty_like(x), torch.empty_like(identity)
-    grad_gate = torch.empty_like(gate)
-    grad_lambda = torch.empty_like(lambda_param)
-    grad_kappa = torch.empty_like(kappa_param)
-    if not x.numel():
-        return (grad_x, grad_gate.zero_(), grad_identity, grad_lambda.zero_(),
-                grad_kappa.zero_())
-    launch = launch_for(x.shape, channels, per_map=True)
-    partial_lambda = x.new_empty(
-        (launch.partial_outer, channels, launch.partial_inner),
-        dtype=torch.float32)
-    partial_kappa = torch.empty_like(partial_lambda)
-    partial_gate = torch.empty_like(partial_lambda)
-    with _on_device_of(x):
-        _scale_add_backward_kernel[launch.grid](
-            grad, x, gate, identity, grad_x, grad_identity, lambda_param,
-            kappa_param, partial_lambda, partial_kappa, partial_gate,
-            launch.rows, launch.inner, channels, launch.n_col_blocks,
-            AGLU=act == 'aglu', BLOCK_R=launch.block_r,
-            BLOCK_I=launch.block_i, WIDE=launch.wide, enable_fp_fusion=True)
-        _parameter_grads_kernel[(channels + launch.rows, )](
-            partial_lambda, partial_kappa, lambda_param, grad_lambda,
-            grad_kappa, partial_gate, grad_gate, launch.partial_outer,
-            channels, launch.partial_inner, BLOCK=REDUCE_BLOCK)
-    return grad_x, grad_gate, grad_identity, grad_lambda, grad_kappa
 
 
 torch.library.custom_op('apa_mmdet::apa_forward_triton', forward,

@@ -11,13 +11,13 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from apa_mmdet.ops import triton_kernel as kernels
+from apa_mmdet.ops import triton_kernel, triton_se_end, triton_tiles
 
-KERNELS = {'forward': kernels._apa_forward_kernel,
-           'backward': kernels._apa_backward_kernel,
-           'scale_add_forward': kernels._scale_add_forward_kernel,
-           'scale_add_backward': kernels._scale_add_backward_kernel,
-           'parameter_grads': kernels._parameter_grads_kernel}
+KERNELS = {'forward': triton_kernel._apa_forward_kernel,
+           'backward': triton_kernel._apa_backward_kernel,
+           'scale_add_forward': triton_se_end._scale_add_forward_kernel,
+           'scale_add_backward': triton_se_end._scale_add_backward_kernel,
+           'parameter_grads': triton_tiles.parameter_grads_kernel}
 _TOOLS = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia',
                       'bin')
 
@@ -34,7 +34,7 @@ def compile_kernel(direction: str, arch: int, dtype: str, act: str,
     kernel = KERNELS[direction]
     constants = dict(AGLU=act == 'aglu', BLOCK_R=block_r, BLOCK_I=block_i,
                      WIDE=wide, CHANNELS_LAST=channels_last,
-                     BLOCK=kernels.REDUCE_BLOCK)
+                     BLOCK=triton_tiles.REDUCE_BLOCK)
     constants = {name: value for name, value in constants.items()
                  if name in kernel.arg_names}
     if scalar:

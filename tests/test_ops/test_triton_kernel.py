@@ -42,6 +42,12 @@ def kernels():
     return module
 
 
+@pytest.fixture
+def tiles(kernels):
+    """What the kernel modules share: the tile plan and the reduction."""
+    return importlib.import_module('apa_mmdet.ops.triton_tiles')
+
+
 @pytest.fixture(autouse=True)
 def seeded():
     torch.manual_seed(0)
@@ -77,11 +83,16 @@ def launches(kernels, monkeypatch):
             launched.append(self.name)
             return self.kernel[grid]
 
-    for name in ('_apa_forward_kernel', '_apa_backward_kernel',
-                 '_scale_add_forward_kernel', '_scale_add_backward_kernel',
-                 '_parameter_grads_kernel'):
-        monkeypatch.setattr(kernels, name, Counted(name,
-                                                   getattr(kernels, name)))
+    se_end = importlib.import_module('apa_mmdet.ops.triton_se_end')
+    for module, names in (
+            (kernels, ('_apa_forward_kernel', '_apa_backward_kernel',
+                       'parameter_grads_kernel')),
+            (se_end, ('_scale_add_forward_kernel',
+                      '_scale_add_backward_kernel',
+                      'parameter_grads_kernel'))):
+        for name in names:
+            monkeypatch.setattr(module, name,
+                                Counted(name, getattr(module, name)))
     return launched
 
 
@@ -148,7 +159,7 @@ def test_kernels_equal_the_formula_float32(channels, shape, act):
     assert_sums_close((sum_l, sum_k), (ref_l, ref_k), g, x, lam, kappa, act)
 
 
-def test_tiles_leave_few_lanes_idle(kernels):
+def test_tiles_leave_few_lanes_idle(tiles):
     """Per-channel rows (one per (n, c) map) are tiled in the widest power
     of two that leaves at most 10 % of lanes idle; one λ and κ: BLOCK."""
 
@@ -156,14 +167,14 @@ def test_tiles_leave_few_lanes_idle(kernels):
         return triton.cdiv(inner, width) * width / inner - 1
 
     for inner in (64, 65, 1050, 1100, 4200, 16800, 67200, 268800):
-        width = kernels._tile_width(8, inner)
-        assert 64 <= width <= kernels.BLOCK
+        width = tiles.tile_width(8, inner)
+        assert 64 <= width <= tiles.BLOCK
         assert idle(inner, width) <= 0.1 or width == 64, (inner, width)
-        assert width == kernels.BLOCK or idle(inner, 2 * width) > 0.1
-    assert kernels._tile_width(8, 1050) == 128
-    assert kernels._tile_width(8, 35) == 64
-    assert kernels._tile_width(1, 1000) == 1024
-    assert kernels._tile_width(1, 1050) == kernels.BLOCK
+        assert width == tiles.BLOCK or idle(inner, 2 * width) > 0.1
+    assert tiles.tile_width(8, 1050) == 128
+    assert tiles.tile_width(8, 35) == 64
+    assert tiles.tile_width(1, 1000) == 1024
+    assert tiles.tile_width(1, 1050) == tiles.BLOCK
 
 
 @pytest.mark.parametrize('channels,shape', [(1, (3, 4097)), (5, (2, 5, 33))])
@@ -339,7 +350,7 @@ def test_fused_scale_add_launches_once_forward_and_twice_backward(
     out.backward(torch.ones_like(out))
     assert launches == ['_scale_add_forward_kernel',
                         '_scale_add_backward_kernel',
-                        '_parameter_grads_kernel']
+                        'parameter_grads_kernel']
     assert gate.grad.shape == (2, 4) and lam.grad.shape == (4, )
 
 
@@ -359,7 +370,7 @@ def test_one_launch_forward_and_two_backward(triton_path, launches,
     assert launches == ['_apa_forward_kernel']
     out.backward(torch.randn_like(out))
     assert launches == ['_apa_forward_kernel', '_apa_backward_kernel',
-                        '_parameter_grads_kernel']
+                        'parameter_grads_kernel']
     assert lam.grad.dtype == kappa.grad.dtype == torch.float32
 
 
@@ -468,7 +479,7 @@ def test_environment_variable_and_block_select_the_eager_formula(
 # and ptxas (no GPU needed) and reports what its code holds.
 AHEAD_OF_TIME = r"""
 import itertools, json, sys
-from apa_mmdet.ops.triton_kernel import BLOCK
+from apa_mmdet.ops.triton_tiles import BLOCK
 from apa_mmdet.testing.triton_aot import (compile_kernel, machine_code,
                                       wide_accesses)
 variants = [(*v, False, False) for v in itertools.product(
@@ -500,7 +511,7 @@ def test_kernels_compile_for_ampere_and_hopper_with_wide_accesses():
     every dtype, AGLU/APA and tile shape (and the int64-offset variant);
     with 16-aligned rows every load and store of the tensors is 128 bits
     wide, and no variant spills registers."""
-    from apa_mmdet.ops.triton_kernel import BLOCK
+    from apa_mmdet.ops.triton_tiles import BLOCK
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     result = subprocess.run([sys.executable, '-c', AHEAD_OF_TIME], env=env,
                             cwd=ROOT, capture_output=True, text=True,
