@@ -4,7 +4,9 @@ Faster R-CNN) as mmdet 3.2's runner saved it (``meta.dataset_meta``,
 ``message_hub``, optimizer and schedulers) → ``aglu2apa.py`` → mmdet's
 ``DetInferencer`` on an image (a drawn picture with the data set's class
 names, labels ≥ 80) and → ``tools/test.py`` on a small LVIS-format set
-(metrics), with the R50 recipe (CARAFE upsampling) on CPU.
+(metrics), with the R50 recipe (CARAFE upsampling) on CPU; the LVIS test
+runs the recipe's FRACAL config (test-time calibration from the set's
+training annotations) on the checkpoint as it is.
 
 The test set has the generated set's 12 classes, so the second checkpoint
 is the recipe's model with 12 classes (a child config); the first has
@@ -29,6 +31,10 @@ from tests.helpers.official_se_resnet import official_state_dict
 
 ROOT = CONFIG_ROOT.parent
 R50 = CONFIG_ROOT / 'lvis' / 'mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
+# the recipe tested with FRACAL: a trained checkpoint as it is, calibrated
+# with the statistics of DATA_ROOT's training annotations
+R50_FRACAL = R50.with_name(
+    'mask-rcnn_se-r50-apa_fpn_fracal_sample1e-3_ms-2x_lvis-v1.py')
 V3DET = (CONFIG_ROOT / 'v3det' /
          'faster-rcnn_se-r50-apa_fpn_wclinear_8xb4_sample1e-3_ms-2x_v3det.py')
 # V3Det's names come from a file of the data set; its synset-like ids here
@@ -144,7 +150,7 @@ test_dataloader = dict(
     dataset=dict(metainfo=dict(classes={classes!r}), pipeline=test_pipeline))
 '''
 LVIS_CHILD = dict(
-    recipe=R50, loss=', loss_cls=dict(num_classes=num_classes)',
+    recipe=R50_FRACAL, loss=', loss_cls=dict(num_classes=num_classes)',
     mask_head=', mask_head=dict(num_classes=num_classes)',
     with_mask=', with_mask=True')
 V3DET_CHILD = dict(recipe=V3DET, loss='', mask_head='', with_mask='')

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / 'docs' / 'model_zoo.md'
 FOLDERS = ('lvis', 'v3det', 'coco', 'synthetic')
 SWITCHES = ('Backbone', 'Activation Sites', 'SE', 'Classifier', 'Loss',
-            'Mask Predictor', 'Evaluation')
+            'Mask Predictor', 'Evaluation', 'Test-time Calibration')
 
 HEADER = """\
 # Model zoo
