@@ -24,7 +24,7 @@ model = dict(
                 num_classes=num_classes,
                 # class frequencies (image_count) of the training set
                 ann_file=data_root + 'annotations/lvis_v1_train.json',
-                act_cfg=dict(type='Gumbel'),
+                act_cfg=dict(type='GumbelClassScore'),
                 tail_thr=0.0011,
                 logit_clamp=10.),
             # official: every fc_cls weight 0.001, bias -2 (initial Gumbel

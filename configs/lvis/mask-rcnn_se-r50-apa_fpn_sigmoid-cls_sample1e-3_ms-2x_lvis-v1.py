@@ -8,5 +8,5 @@ _base_ = './mask-rcnn_se-r50-apa_fpn_sample1e-3_ms-2x_lvis-v1.py'
 model = dict(
     roi_head=dict(
         bbox_head=dict(
-            loss_cls=dict(act_cfg=dict(type='Sigmoid')),
+            loss_cls=dict(act_cfg=dict(type='SigmoidClassScore')),
             init_cfg=dict(bias=-7.389))))

@@ -5,7 +5,7 @@ _base_ = './mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis-lt.py'
 model = dict(
     roi_head=dict(
         bbox_head=dict(
-            loss_cls=dict(act_cfg=dict(type='Sigmoid')),
+            loss_cls=dict(act_cfg=dict(type='SigmoidClassScore')),
             init_cfg=[
                 dict(type='Constant', val=0.001, bias=-7.389,
                      override=dict(name='fc_cls')),

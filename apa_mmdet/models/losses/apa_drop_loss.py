@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ...datasets.class_frequency import load_class_frequency
 
-# the spellings of the configs and the README -> the class-score modules
+# short aliases -> the registered class-score modules
 CLASS_SCORES = dict(Gumbel='GumbelClassScore', Sigmoid='SigmoidClassScore',
                     APA='APAClassScore')
 
@@ -49,12 +49,13 @@ class APADropLoss(nn.Module):
             if it exists, else at the first training step; not needed for
             inference or with ``tail_thr=0``.
         act_cfg (dict): The class-score module, built from the registry:
-            ``dict(type='Gumbel')`` (official), ``dict(type='Sigmoid')``, or
-            ``dict(type='APA', ...)`` with :class:`APAClassScore` arguments
-            for learnable λ, κ (``num_parameters=C`` for one pair per class;
-            λ=0.01, κ=1, next to the Gumbel, unless given); these names
-            stand for ``GumbelClassScore``, ``SigmoidClassScore`` and
-            ``APAClassScore``, which may be given too.
+            ``dict(type='GumbelClassScore')`` (official),
+            ``dict(type='SigmoidClassScore')``, or
+            ``dict(type='APAClassScore', ...)`` for learnable λ, κ
+            (``num_parameters=C`` for one pair per class; λ=0.01, κ=1, next
+            to the Gumbel, unless given). ``'Gumbel'``, ``'Sigmoid'`` and
+            ``'APA'`` are accepted as aliases of these (not the activation
+            layer ``APA`` that backbones' ``act_cfg`` names).
         tail_thr (float): Image-frequency threshold of tail classes.
             Defaults to 0.0011.
         logit_clamp (float, optional): Clamp logits to ±this before the
@@ -68,7 +69,7 @@ class APADropLoss(nn.Module):
     def __init__(self,
                  num_classes: int,
                  ann_file: Optional[str] = None,
-                 act_cfg: dict = dict(type='Gumbel'),
+                 act_cfg: dict = dict(type='GumbelClassScore'),
                  tail_thr: float = 0.0011,
                  logit_clamp: Optional[float] = 10.,
                  reduction: str = 'mean',

@@ -16,8 +16,9 @@ TINY = 'synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.py'
 RESIDUAL_BRANCH = ('unirect1.', 'unirect2.', 'se.')
 HEADS = {
     'gumbel': {},
-    'sigmoid': dict(loss_cls=dict(act_cfg=dict(type='Sigmoid'))),
-    'apa': dict(loss_cls=dict(act_cfg=dict(type='APA', num_parameters=12))),
+    'sigmoid': dict(loss_cls=dict(act_cfg=dict(type='SigmoidClassScore'))),
+    'apa': dict(loss_cls=dict(act_cfg=dict(type='APAClassScore',
+                                                num_parameters=12))),
     'softmax-ce': dict(loss_cls=dict(
         _delete_=True, type='CrossEntropyLoss', use_sigmoid=False)),
     'seesaw': dict(

@@ -78,8 +78,8 @@ def test_the_loss_builds_its_score_from_the_registry(spelling, cls):
 
 
 def test_apa_score_defaults_next_to_gumbel_and_keys_as_before():
-    loss = APADropLoss(5, act_cfg=dict(type='APA', num_parameters=5),
-                       tail_thr=0.)
+    loss = APADropLoss(
+        5, act_cfg=dict(type='APAClassScore', num_parameters=5), tail_thr=0.)
     assert loss.act.lambda_param.tolist() == pytest.approx([0.01] * 5)
     assert loss.act.kappa_param.tolist() == [1.0] * 5
     # the keys checkpoints saved by the earlier loss hold

@@ -65,7 +65,8 @@ def test_gumbel_clamp_gives_constant_loss_and_no_gradient():
 
 def test_learnable_apa_special_cases():
     z, labels = logits_and_labels(scale=3.)
-    sigmoid = APADropLoss(C, act_cfg=dict(type='Sigmoid'), tail_thr=0.)
+    sigmoid = APADropLoss(C, act_cfg=dict(type='SigmoidClassScore'),
+                           tail_thr=0.)
     as_sigmoid = APADropLoss(C, act_cfg=dict(type='APA', lambda_init=1.,
                                              kappa_init=1.), tail_thr=0.)
     torch.testing.assert_close(as_sigmoid(z, labels), sigmoid(z, labels))
@@ -81,7 +82,7 @@ def test_learnable_apa_special_cases():
 @pytest.mark.parametrize('lam', [1e-4, 1e-2, 1.0, 5.0])
 @pytest.mark.parametrize('kappa', [-2.0, 0.5, 3.0])
 def test_apa_loss_is_finite_in_log_space(lam, kappa):
-    loss = APADropLoss(C, act_cfg=dict(type='APA', num_parameters=C,
+    loss = APADropLoss(C, act_cfg=dict(type='APAClassScore', num_parameters=C,
                                        lambda_init=lam, kappa_init=kappa),
                        tail_thr=0., logit_clamp=None)
     z = torch.tensor([-1e4, -300., -30., -1., 0., 1., 30., 300., 1e4])
@@ -244,8 +245,8 @@ def make_head(loss_cls):
 
 
 @pytest.mark.parametrize('act_cfg', [
-    dict(type='Gumbel'), dict(type='Sigmoid'),
-    dict(type='APA', num_parameters=C)
+    dict(type='GumbelClassScore'), dict(type='SigmoidClassScore'),
+    dict(type='APAClassScore', num_parameters=C)
 ])
 def test_through_shared2fc_bbox_head(ann_file, act_cfg):
     head = make_head(dict(type='APADropLoss', num_classes=C,
@@ -261,7 +262,7 @@ def test_through_shared2fc_bbox_head(ann_file, act_cfg):
                        torch.zeros(6, 4), torch.ones(6, 4))
     assert {'loss_cls', 'acc_classes', 'loss_bbox'} <= set(losses)
     losses['loss_cls'].backward()
-    if act_cfg['type'] == 'APA':
+    if act_cfg['type'] == 'APAClassScore':
         assert head.loss_cls.act.lambda_param.grad.abs().sum() > 0
     test_cfg = ConfigDict(score_thr=1e-4, nms=dict(type='nms', iou_threshold=.3),
                           max_per_img=300)

@@ -58,7 +58,7 @@ def head(calibration=None, loss=None, num_classes=3):
 
 def gumbel_loss(ann_file):
     return dict(type='APADropLoss', num_classes=3, ann_file=ann_file,
-                act_cfg=dict(type='Gumbel'), tail_thr=0.)
+                act_cfg=dict(type='GumbelClassScore'), tail_thr=0.)
 
 
 def test_biases_are_the_formulas(ann_file):
