@@ -9,15 +9,20 @@
 3. evaluates the last checkpoint with mmdet's ``tools/test.py`` (LVIS bbox
    and segm through the fixed lvis-api) and prints AP, APr, APc and APf.
 
-Usage: ``python tools/run_demo.py [--work-dir work_dirs/demo]``; the full
-logs stay in the work dir.
+Usage: ``python tools/run_demo.py [--work-dir work_dirs/demo] [--record
+FILE]``; the full logs stay in the work dir. ``--record`` keeps the run's
+record (config, seed, commit, wall time, metrics) as JSON: the model zoo's
+and the README's demo numbers are written from the committed one
+(``docs/results/demo/``).
 """
 import argparse
+import json
 import os
 import os.path as osp
 import re
 import subprocess
 import sys
+import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(
@@ -54,7 +59,10 @@ def run(step: str, args: list, log_file: str, show) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--record', metavar='FILE',
+                        help='keep the run\'s record (JSON) here')
     args = parser.parse_args()
+    from apa_mmdet.evaluation.metrics.lvis_summary import group_table
     work_dir = osp.join(ROOT, args.work_dir)
     if not osp.isfile(osp.join(ROOT, DATA_ROOT, 'annotations',
                                'lvis_v1_val.json')):
@@ -65,6 +73,7 @@ def main():
     train_log = osp.join(work_dir, 'train.log')
     test_log = osp.join(work_dir, 'test.log')
     os.makedirs(work_dir, exist_ok=True)
+    start = time.time()
     run('training with tools/train.py (8 epochs, a few minutes on 2 cores)',
         ['tools/train.py', CONFIG, '--work-dir', work_dir], train_log,
         lambda line: 'Epoch(train)' in line or 'Error' in line)
@@ -73,15 +82,25 @@ def main():
     output = run('evaluating with tools/test.py',
                  ['tools/test.py', CONFIG, checkpoint, '--work-dir', work_dir],
                  test_log, lambda line: 'Error' in line)
-    results = {(m[0], m[1]): float(m[2]) for m in METRIC.findall(output)}
-    keys = ('AP', 'APr', 'APc', 'APf')
+    metrics = {}
+    for iou_type, key, value in METRIC.findall(output):
+        metrics.setdefault(iou_type, {})[key] = float(value)
     sys.stdout.write('\nLVIS-format evaluation of the trained model '
-                     f'({checkpoint}):\n')
-    sys.stdout.write(f'{"":6}' + ''.join(f'{k:>8}' for k in keys) + '\n')
-    for iou_type in ('bbox', 'segm'):
-        sys.stdout.write(f'{iou_type:6}' + ''.join(
-            f'{results.get((iou_type, k), float("nan")):8.3f}'
-            for k in keys) + '\n')
+                     f'({checkpoint}):\n{group_table(metrics)}')
+    if args.record:
+        from mmengine.config import Config
+
+        from apa_mmdet.utils import source_commit
+        record = dict(
+            config=osp.relpath(CONFIG, ROOT),
+            seed=Config.fromfile(CONFIG).randomness.seed,
+            commit=source_commit(ROOT),
+            wall_time_s=round(time.time() - start, 1),
+            cpu_count=os.cpu_count(), metrics=metrics)
+        os.makedirs(osp.dirname(osp.abspath(args.record)), exist_ok=True)
+        with open(args.record, 'w') as f:
+            json.dump(record, f, indent=1)
+        sys.stdout.write(f'record: {args.record}\n')
 
 
 if __name__ == '__main__':

@@ -46,7 +46,6 @@ import os
 import os.path as osp
 import re
 import shlex
-import subprocess
 import sys
 import time
 
@@ -61,23 +60,11 @@ from apa_mmdet.analysis.comparison_runs import (CALIBRATIONS,
                                                 record_path, run_config,
                                                 test_only, train_and_test)
 from apa_mmdet.datasets.synthetic_long_tail import VARIATIONS
+from apa_mmdet.utils import source_commit
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BLOCK = re.compile(r'(<!-- compare_heads (?P<args>[^\n]*?) -->\n)(?P<body>'
                    r'.*?)(<!-- /compare_heads -->)', re.S)
-
-
-def _commit() -> str:
-    try:
-        head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT,
-                              capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain',
-                                '--untracked-files=no'], cwd=ROOT,
-                               capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
-    return head + ('+uncommitted' if dirty.strip() else '')
 
 
 def parse_args(argv=None):
@@ -158,7 +145,7 @@ def compare(args) -> int:
     _set_environment(args)
     os.makedirs(args.results, exist_ok=True)
     # the code this process runs: the tree's when it started
-    commit = _commit()
+    commit = source_commit(ROOT)
     # seed by seed, so that a comparison cut short has every variant
     plan = [(seed, config) for seed in args.seeds for config in args.configs]
     for index, (seed, config) in enumerate(plan, 1):

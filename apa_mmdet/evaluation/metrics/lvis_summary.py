@@ -1,6 +1,7 @@
 # Copyright (c) apa_mmdet contributors.
 """LVIS's numbers from accumulated precision and recall: the summary (AP,
-APr, ...) and each category's AP, by lvis-api's rules."""
+APr, ...) and each category's AP, by lvis-api's rules; and the short table
+of them that the demo prints."""
 from typing import Dict, Sequence
 
 import numpy as np
@@ -52,3 +53,18 @@ def category_ap(precision: np.ndarray) -> np.ndarray:
     valid = values > -1
     with np.errstate(invalid='ignore'):
         return np.where(valid, values, 0).sum(0) / valid.sum(0)
+
+
+GROUP_KEYS = ('AP', 'APr', 'APc', 'APf')
+
+
+def group_table(metrics: Dict[str, Dict[str, float]]) -> str:
+    """AP, APr, APc and APf per IoU type (``{'bbox': {'AP': 0.6, ...},
+    'segm': {...}}``) as the fixed-width table ``tools/run_demo.py``
+    prints and the README shows."""
+    lines = [f'{"":6}' + ''.join(f'{k:>8}' for k in GROUP_KEYS)]
+    for iou_type in ('bbox', 'segm'):
+        lines.append(f'{iou_type:6}' + ''.join(
+            f'{metrics.get(iou_type, {}).get(k, float("nan")):8.3f}'
+            for k in GROUP_KEYS))
+    return '\n'.join(lines) + '\n'
