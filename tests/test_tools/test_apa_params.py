@@ -1,5 +1,6 @@
 # Copyright (c) apa_mmdet contributors.
 """tools/analysis_tools/apa_params.py on an official-format checkpoint."""
+import json
 import runpy
 import subprocess
 import sys
@@ -47,6 +48,12 @@ def test_table_and_pictures(official_file, tmp_path):
     assert rows['layer2.1.unirect3'][2] == f'{kappa:.4f}'
     assert rows['loss_cls.act'] == ['apa', '0.0300', '[0.0100,', '0.0500]',
                                     '1.0000', '[0.5000,', '1.5000]']
+    summary = json.loads((tmp_path / 'apa_params.json').read_text())['sites']
+    assert list(summary) == list(rows)
+    assert summary['loss_cls.act'] == pytest.approx(dict(
+        act='apa', lambda_min=0.01, lambda_median=0.03, lambda_max=0.05,
+        kappa_min=0.5, kappa_median=1.0, kappa_max=1.5))
+    assert summary['relu']['lambda_max'] == pytest.approx(1e-4)
     for name in ('lambda_kappa_over_depth.png', 'activation_curves.png'):
         with Image.open(tmp_path / name) as image:
             image.load()

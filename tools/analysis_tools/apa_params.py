@@ -11,10 +11,12 @@ the converter does). Sites are listed in network order (the state dict's),
 λ as used (max(λ, 1e-4)); per-channel and per-class sites as median
 [min, max]. A site is an AGLU (z·APA(z)) unless it is a gate or a class
 score (``uniact``, ``loss_cls``), which ``--config`` decides from the
-model's own modules instead. Writes ``lambda_kappa_over_depth.png`` and
-``activation_curves.png`` to DIR (default ``work_dirs/apa_params``).
+model's own modules instead. Writes ``lambda_kappa_over_depth.png``,
+``activation_curves.png`` and ``apa_params.json`` (per site: act, and
+min/median/max of λ and κ) to DIR (default ``work_dirs/apa_params``).
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -70,6 +72,15 @@ def describe(values: torch.Tensor) -> str:
         return f'{values.item():.4f}'
     return (f'{values.median().item():.4f} [{values.min().item():.4f}, '
             f'{values.max().item():.4f}]')
+
+
+def summary(sites: List[Site]) -> dict:
+    """Per site (network order): its act and the min, median and max of λ
+    (as used) and κ."""
+    return {site.name: dict(act=site.act, **{
+        f'{label}_{stat}': getattr(values, stat)().item()
+        for label, values in (('lambda', site.lam), ('kappa', site.kappa))
+        for stat in ('min', 'median', 'max')}) for site in sites}
 
 
 def plot_over_depth(sites: List[Site], path: str) -> None:
@@ -154,7 +165,11 @@ def main(argv=None) -> int:
     plot_over_depth(sites, osp.join(args.out_dir,
                                     'lambda_kappa_over_depth.png'))
     plot_curves(sites, osp.join(args.out_dir, 'activation_curves.png'))
-    sys.stdout.write(f'{len(sites)} sites; plots in {args.out_dir}\n')
+    with open(osp.join(args.out_dir, 'apa_params.json'), 'w') as f:
+        json.dump(dict(checkpoint=args.checkpoint, sites=summary(sites)), f,
+                  indent=1)
+    sys.stdout.write(f'{len(sites)} sites; plots and apa_params.json in '
+                     f'{args.out_dir}\n')
     return 0
 
 
