@@ -176,7 +176,8 @@ class APASEResNet(ResNet):
         # mmdet's ResNet zero-initialises norm3 only when ``block is
         # Bottleneck`` (identity), so subclassed blocks need it done here.
         self._zero_init_norm3 = kwargs.get('zero_init_residual', True) and (
-            kwargs.get('init_cfg') is None and kwargs.get('pretrained') is None)
+            kwargs.get('init_cfg') is None
+            and kwargs.get('pretrained') is None)
         super().__init__(depth=depth, **kwargs)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:

@@ -1,5 +1,6 @@
 # Copyright (c) apa_mmdet contributors.
-"""Squeeze-and-excitation with a configurable gate, the official APA variant."""
+"""Squeeze-and-excitation with a configurable gate, the official APA
+variant."""
 from typing import Optional, Tuple
 
 from mmcv.cnn import build_norm_layer

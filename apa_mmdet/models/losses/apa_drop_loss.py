@@ -65,6 +65,9 @@ class APADropLoss(nn.Module):
             with mmdet's ``weight_reduce_loss``. Defaults to 'mean'.
         loss_weight (float): Defaults to 1.0.
     """
+    # scores are one activation per class, not a softmax (what score
+    # calibration adjusts for, ``roi_heads.score_calibration.score_form``)
+    score_form = 'independent'
 
     def __init__(self,
                  num_classes: int,

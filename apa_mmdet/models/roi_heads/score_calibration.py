@@ -39,14 +39,12 @@ SOFTMAX, INDEPENDENT = 'softmax', 'independent'
 def score_form(head) -> str:
     """How ``head`` turns logits into scores: ``'softmax'`` (a softmax
     over the classes, background apart: mmdet's softmax heads, Seesaw) or
-    ``'independent'`` (one activation per class: ``APADropLoss``, sigmoid
-    losses)."""
+    ``'independent'`` (one activation per class), as a loss of mmdet's
+    custom-loss protocol declares in its ``score_form`` (``APADropLoss``
+    does; losses without it, e.g. Seesaw, are softmax)."""
     if not head.custom_cls_channels:
         return SOFTMAX
-    loss = head.loss_cls
-    if hasattr(loss, 'act') or getattr(loss, 'use_sigmoid', False):
-        return INDEPENDENT
-    return SOFTMAX
+    return getattr(head.loss_cls, 'score_form', SOFTMAX)
 
 
 class ScoreCalibrator(nn.Module):
