@@ -90,12 +90,15 @@ def calibrated_config(cfg: Config, seed: int, calibration: str,
 
 def last_checkpoint(work_dir: str) -> str:
     """The checkpoint a run in ``work_dir`` saved last (mmengine's
-    ``last_checkpoint`` file names it)."""
+    ``last_checkpoint`` file names it, by the path it had then; a work dir
+    moved since, e.g. copied from a cluster, has it beside the file)."""
     try:
         with open(osp.join(work_dir, 'last_checkpoint')) as f:
             path = f.read().strip()
     except OSError:
         path = ''
+    if path and not osp.isfile(path):
+        path = osp.join(work_dir, osp.basename(path))
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'no checkpoint of the run in {work_dir} to calibrate: train it '

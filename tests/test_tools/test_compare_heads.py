@@ -247,6 +247,18 @@ def run_in_process(capsys, argv):
     return code, captured.out, captured.err
 
 
+def test_a_moved_work_dir_still_gives_its_last_checkpoint(tmp_path):
+    """mmengine's ``last_checkpoint`` names the path the run had; a work
+    dir copied elsewhere (from a cluster) keeps the file beside it."""
+    from apa_mmdet.analysis.comparison_runs import last_checkpoint
+    (tmp_path / 'epoch_2.pth').write_bytes(b'')
+    (tmp_path / 'last_checkpoint').write_text('/gone/run/epoch_2.pth')
+    assert last_checkpoint(str(tmp_path)) == str(tmp_path / 'epoch_2.pth')
+    (tmp_path / 'epoch_2.pth').unlink()
+    with pytest.raises(FileNotFoundError, match='no checkpoint of the run'):
+        last_checkpoint(str(tmp_path))
+
+
 def test_two_iteration_comparison_keeps_records_reports_and_resumes(
         tmp_path, long_tail_root, capsys, monkeypatch):
     configs = [str(CONFIG_ROOT / 'synthetic' / LT.format(v))
