@@ -73,6 +73,8 @@ def main():
     train_log = osp.join(work_dir, 'train.log')
     test_log = osp.join(work_dir, 'test.log')
     os.makedirs(work_dir, exist_ok=True)
+    from apa_mmdet.utils import source_commit
+    commit = source_commit(ROOT)  # the code that trains, taken at the start
     start = time.time()
     run('training with tools/train.py (8 epochs, a few minutes on 2 cores)',
         ['tools/train.py', CONFIG, '--work-dir', work_dir], train_log,
@@ -89,12 +91,9 @@ def main():
                      f'({checkpoint}):\n{group_table(metrics)}')
     if args.record:
         from mmengine.config import Config
-
-        from apa_mmdet.utils import source_commit
         record = dict(
             config=osp.relpath(CONFIG, ROOT),
-            seed=Config.fromfile(CONFIG).randomness.seed,
-            commit=source_commit(ROOT),
+            seed=Config.fromfile(CONFIG).randomness.seed, commit=commit,
             wall_time_s=round(time.time() - start, 1),
             cpu_count=os.cpu_count(), metrics=metrics)
         os.makedirs(osp.dirname(osp.abspath(args.record)), exist_ok=True)

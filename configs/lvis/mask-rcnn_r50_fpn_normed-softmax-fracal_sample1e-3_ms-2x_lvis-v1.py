@@ -8,6 +8,7 @@
 # configs; the baseline was tested with 0.5 and 0.5).
 _base_ = './mask-rcnn_se-r50-apa_fpn_softmax-ce_sample1e-3_ms-2x_lvis-v1.py'
 data_root = '{{$DATA_ROOT:data/lvis_v1/}}'.rstrip('/') + '/'
+apa_backbone = None  # the SE recipe's backbone variable: not this model's
 model = dict(
     backbone=dict(
         _delete_=True,

@@ -140,9 +140,10 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     (dict(type='APADropLoss', num_classes=3, ann_file=None),
      lambda z, loss: torch.exp(-torch.exp(-z[:, :3]))),
     (dict(type='APADropLoss', num_classes=3, ann_file=None,
-          act_cfg=dict(type='SigmoidClassScore')), lambda z, loss: z[:, :3].sigmoid()),
+          act_cfg=dict(type='SigmoidClassScore')),
+     lambda z, loss: z[:, :3].sigmoid()),
     (dict(type='APADropLoss', num_classes=3, ann_file=None,
-          act_cfg=dict(type='APA', num_parameters=3)),
+          act_cfg=dict(type='APAClassScore', num_parameters=3)),
      lambda z, loss: (loss.act.lambda_param * torch.exp(
          -loss.act.kappa_param * z[:, :3]) + 1)**(-1 / loss.act.lambda_param)),
     (dict(type='CrossEntropyLoss', use_sigmoid=False),

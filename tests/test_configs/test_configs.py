@@ -142,9 +142,13 @@ def test_data_root_and_checkpoint_root_move_every_path(path, monkeypatch):
     ImageNet weights; without them, mmdet's standard layout."""
     monkeypatch.delenv('DATA_ROOT', raising=False)
     monkeypatch.delenv('CHECKPOINT_ROOT', raising=False)
-    default = Config.fromfile(ROOT / path).pretty_text
+    default = Config.fromfile(ROOT / path)
+    # converted APA weights follow CHECKPOINT_ROOT; torchvision's do not
+    converted = not default.model.backbone.init_cfg.checkpoint.startswith(
+        'torchvision://')
+    default = default.pretty_text
     assert any(root in default for root in DEFAULT_ROOTS)
-    assert "'checkpoints/" in default
+    assert ("'checkpoints/" in default) == converted
     monkeypatch.setenv('DATA_ROOT', '/datasets/moved')  # no slash
     monkeypatch.setenv('CHECKPOINT_ROOT', '/weights')
     cfg = Config.fromfile(ROOT / path)
@@ -154,7 +158,8 @@ def test_data_root_and_checkpoint_root_move_every_path(path, monkeypatch):
     assert moved and all(v.startswith(('/datasets/moved/', '/weights/'))
                          for v in moved), moved
     assert not [root for root in DEFAULT_ROOTS if root in text], path
-    assert "'checkpoints/" not in text and "'/weights/" in text
+    assert "'checkpoints/" not in text
+    assert ("'/weights/" in text) == converted
     loaders = [cfg.train_dataloader.dataset, cfg.val_dataloader.dataset,
                cfg.test_dataloader.dataset]
     while 'dataset' in loaders[0]:

@@ -66,15 +66,15 @@ def test_gumbel_clamp_gives_constant_loss_and_no_gradient():
 def test_learnable_apa_special_cases():
     z, labels = logits_and_labels(scale=3.)
     sigmoid = APADropLoss(C, act_cfg=dict(type='SigmoidClassScore'),
-                           tail_thr=0.)
-    as_sigmoid = APADropLoss(C, act_cfg=dict(type='APA', lambda_init=1.,
-                                             kappa_init=1.), tail_thr=0.)
+                          tail_thr=0.)
+    as_sigmoid = APADropLoss(C, act_cfg=dict(
+        type='APAClassScore', lambda_init=1., kappa_init=1.), tail_thr=0.)
     torch.testing.assert_close(as_sigmoid(z, labels), sigmoid(z, labels))
     # λ→0 is the Gumbel where λ·exp(−z) << 1
     z = torch.rand(64, C, generator=torch.Generator().manual_seed(0)) * 13 - 3
     gumbel = APADropLoss(C, tail_thr=0.)
-    near_gumbel = APADropLoss(C, act_cfg=dict(type='APA', lambda_init=1e-4,
-                                              kappa_init=1.), tail_thr=0.)
+    near_gumbel = APADropLoss(C, act_cfg=dict(
+        type='APAClassScore', lambda_init=1e-4, kappa_init=1.), tail_thr=0.)
     torch.testing.assert_close(near_gumbel(z, labels), gumbel(z, labels),
                                rtol=2e-3, atol=1e-4)
 
