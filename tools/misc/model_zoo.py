@@ -1,10 +1,17 @@
 # Copyright (c) apa_mmdet contributors.
-"""Write docs/model_zoo.md from the configs' metafiles.
+"""Write docs/model_zoo.md from the configs' metafiles, and the numbers of
+the runs measured here from their records.
 
-Usage: ``python tools/misc/model_zoo.py [--check]``: writes the page, or
-with ``--check`` exits 1 if the committed page differs from the metafiles.
+A metafile entry with ``Record: docs/results/...json`` (a run's record, e.g.
+``tools/run_demo.py --record``) gets its ``Results`` metrics from it, and
+the README's demo table is the demo record's. Usage:
+``python tools/misc/model_zoo.py [--check]``: writes the page, those
+metrics and that table, or with ``--check`` exits 1 where a committed file
+differs from what it would write.
 """
 import argparse
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +19,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / 'docs' / 'model_zoo.md'
+README = ROOT / 'README.md'
+DEMO_RECORD = 'docs/results/demo/mask-rcnn_se-r50-apa-tiny_fpn_synthetic-lvis.json'
+# the demo's table in the README: the block that run_demo.py prints
+README_TABLE = re.compile(r'(```\n)( +AP +APr +APc +APf\n.*?)(```)', re.S)
+METRIC_NAMES = dict(segm='mask', bbox='box')
 FOLDERS = ('lvis', 'v3det', 'coco', 'synthetic')
 SWITCHES = ('Backbone', 'Activation Sites', 'SE', 'Classifier', 'Loss',
             'Mask Predictor', 'Evaluation', 'Test-time Calibration')
@@ -58,6 +70,45 @@ def _metric_text(results) -> str:
     return ', '.join(parts) or '–'
 
 
+def record_metrics(record: dict) -> dict:
+    """Per metafile task, the metrics line of a record (LVIS keys, in %)."""
+    return {
+        task: ', '.join(f'{METRIC_NAMES[iou]} {key}: '
+                        f'{100 * value:.1f}'
+                        for key, value in record['metrics'][iou].items())
+        for task, iou in (('Instance Segmentation', 'segm'),
+                          ('Object Detection', 'bbox'))}
+
+
+def metafile_with_records(text: str) -> str:
+    """``text`` (a metafile) with each recorded entry's metrics lines
+    written from its record."""
+    entries = re.split(r'(?m)^(?=  - Name: )', text)
+    for index, entry in enumerate(entries):
+        found = re.search(r'(?m)^    Record: (\S+)$', entry)
+        if not found:
+            continue
+        record = json.loads((ROOT / found[1]).read_text())
+        if f'    Config: {record["config"]}\n' not in entry:
+            raise ValueError(f'{found[1]} is a record of {record["config"]}'
+                             ', not of the entry that names it')
+        for task, metrics in record_metrics(record).items():
+            entry = re.sub(
+                rf'(- Task: {task}\n.*?Metrics: )\{{[^}}]*\}}',
+                lambda m: m[1] + '{' + metrics + '}', entry, count=1,
+                flags=re.S)
+        entries[index] = entry
+    return ''.join(entries)
+
+
+def readme_with_demo_table(text: str) -> str:
+    """The README with its demo table written from the demo's record."""
+    from apa_mmdet.evaluation.metrics.lvis_summary import group_table
+    record = json.loads((ROOT / DEMO_RECORD).read_text())
+    return README_TABLE.sub(
+        lambda m: m[1] + group_table(record['metrics']) + m[3], text, count=1)
+
+
 def page() -> str:
     lines = [HEADER]
     for folder in FOLDERS:
@@ -99,14 +150,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--check', action='store_true')
     args = parser.parse_args(argv)
+    files = {path: metafile_with_records(path.read_text())
+             for path in sorted((ROOT / 'configs').glob('*/metafile.yml'))}
+    files[README] = readme_with_demo_table(README.read_text())
+    stale = [path for path, text in files.items()
+             if path.read_text() != text]
+    if not args.check:
+        for path in stale:
+            path.write_text(files[path])
     text = page()
-    if args.check:
-        if not PAGE.is_file() or PAGE.read_text() != text:
-            sys.stderr.write(f'{PAGE} is out of date: run python '
+    if not PAGE.is_file() or PAGE.read_text() != text:
+        stale.append(PAGE)
+        if not args.check:
+            PAGE.write_text(text)
+    if args.check and stale:
+        for path in stale:
+            sys.stderr.write(f'{path} is out of date: run python '
                              'tools/misc/model_zoo.py\n')
-            return 1
-        return 0
-    PAGE.write_text(text)
+        return 1
     return 0
 
 
