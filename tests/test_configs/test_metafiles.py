@@ -56,3 +56,20 @@ def test_the_model_zoo_page_is_generated_and_linked():
     page = (ROOT / 'docs/model_zoo.md').read_text()
     assert all(f'(../{config})' in page for config in CONFIGS)
     assert '(docs/model_zoo.md)' in (ROOT / 'README.md').read_text()
+
+
+def test_measured_numbers_are_written_from_their_record():
+    """An entry with ``Record:`` gets its metrics from that record, typed
+    numbers are replaced; a record of another config is refused."""
+    tool = runpy.run_path(str(ROOT / 'tools/misc/model_zoo.py'),
+                          run_name='model_zoo')
+    text = (ROOT / 'configs/synthetic/metafile.yml').read_text()
+    typed = text.replace('{mask AP: ', '{mask AP: 99.9, was: ', 1)
+    assert typed != text
+    assert tool['metafile_with_records'](typed) == text
+    record = yaml.safe_load(text)['Models'][0]['Record']
+    other = text.replace(
+        'Config: configs/synthetic/mask-rcnn_se-r50-apa-tiny_fpn_synthetic'
+        '-lvis.py', 'Config: configs/other.py', 1)
+    with pytest.raises(ValueError, match=f'{record} is a record of'):
+        tool['metafile_with_records'](other)
