@@ -71,7 +71,7 @@ def plot_apa_history(runs: Dict[str, List[dict]], path: str) -> bool:
                     if group not in history[0][name]:
                         continue
                     q1, median, q3 = zip(*(h[name][group] for h in history))
-                    axis.plot(steps, median, style, color=colour,
+                    axis.plot(steps, median, linestyle=style, color=colour,
                               label=f'{label}, {group}')
                     axis.fill_between(steps, q1, q3, color=colour,
                                       alpha=0.12)
@@ -94,12 +94,12 @@ def _plot_rates(axis, histories, styles, colours) -> None:
         if 'lr' not in history[0]:
             continue
         steps = [h['iter'] for h in history]
-        axis.plot(steps, [h['lr'] for h in history], style, color='k',
-                  label=f'{label}, rate')
+        axis.plot(steps, [h['lr'] for h in history], linestyle=style,
+                  color='k', label=f'{label}, rate')
         for group, colour in colours.items():
             if group in history[0].get('at_floor', {}):
                 floor_axis.plot(steps, [h['at_floor'][group]
-                                        for h in history], style,
+                                        for h in history], linestyle=style,
                                 color=colour, alpha=0.6)
     floor_axis.set_ylim(0, max(1., floor_axis.get_ylim()[1]))
     axis.set_xlabel('iteration')
