@@ -26,11 +26,12 @@ def config_stem(config: str) -> str:
 def load_config(config: str, cfg_options: Optional[dict]) -> Config:
     """``config`` with ``cfg_options`` merged, a copy of its own.
 
-    A config is parsed once per file, options and environment (the configs
-    read ``DATA_ROOT``, ``LT_DATA_SEED``, ...): mmengine reads every
-    metafile of mmdet for each ``mmdet::`` base, about 1 s a config.
+    A config is parsed once per file (and its modification time), options
+    and environment (the configs read ``DATA_ROOT``, ``LT_DATA_SEED``,
+    ...): mmengine reads every metafile of mmdet for each ``mmdet::`` base,
+    about 1 s a config.
     """
-    key = (osp.abspath(config), repr(cfg_options),
+    key = (osp.abspath(config), osp.getmtime(config), repr(cfg_options),
            tuple(sorted(os.environ.items())))
     if key not in _PARSED_CONFIGS:
         cfg = Config.fromfile(config)
