@@ -64,10 +64,10 @@ def test_relu_backbone_variant_is_the_plain_se_ablation():
 
 
 @pytest.mark.parametrize('variant,expected', [
-    ('no-drop_', dict(act='Gumbel', tail_thr=0.)),
-    ('sigmoid-cls_no-drop_', dict(act='Sigmoid', tail_thr=0.)),
-    ('apa-cls-from-sigmoid_', dict(act='APA', lambda_init=1., kappa_init=1.,
-                                   bias=-7.389)),
+    ('no-drop_', dict(act='GumbelClassScore', tail_thr=0.)),
+    ('sigmoid-cls_no-drop_', dict(act='SigmoidClassScore', tail_thr=0.)),
+    ('apa-cls-from-sigmoid_', dict(act='APAClassScore', lambda_init=1.,
+                                   kappa_init=1., bias=-7.389)),
 ])
 def test_drop_loss_and_apa_start_variants(variant, expected):
     head = Config.fromfile(CONFIG_ROOT / 'synthetic' /
