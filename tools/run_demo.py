@@ -62,7 +62,10 @@ def main():
     parser.add_argument('--record', metavar='FILE',
                         help='keep the run\'s record (JSON) here')
     args = parser.parse_args()
+    from mmengine.config import Config
+
     from apa_mmdet.evaluation.metrics.lvis_summary import group_table
+    from apa_mmdet.utils import source_commit
     work_dir = osp.join(ROOT, args.work_dir)
     if not osp.isfile(osp.join(ROOT, DATA_ROOT, 'annotations',
                                'lvis_v1_val.json')):
@@ -73,7 +76,6 @@ def main():
     train_log = osp.join(work_dir, 'train.log')
     test_log = osp.join(work_dir, 'test.log')
     os.makedirs(work_dir, exist_ok=True)
-    from apa_mmdet.utils import source_commit
     commit = source_commit(ROOT)  # the code that trains, taken at the start
     start = time.time()
     run('training with tools/train.py (8 epochs, a few minutes on 2 cores)',
@@ -90,7 +92,6 @@ def main():
     sys.stdout.write('\nLVIS-format evaluation of the trained model '
                      f'({checkpoint}):\n{group_table(metrics)}')
     if args.record:
-        from mmengine.config import Config
         record = dict(
             config=osp.relpath(CONFIG, ROOT),
             seed=Config.fromfile(CONFIG).randomness.seed, commit=commit,
