@@ -124,18 +124,20 @@ def test_only_unevaluated_categories_equal_to_lvis_api(lvis_val,
     metrics_of_both_equal(lvis_val, samples, monkeypatch)
 
 
-@pytest.mark.parametrize('empty_round', [False, True])
+@pytest.mark.parametrize('rounds', ['categories', 'empty', 'pairs'])
 def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path, monkeypatch,
-                                                      empty_round):
-    """More categories than one round evaluates (CATEGORIES_PER_ROUND),
-    ids sparse and out of file order, negative and not-exhaustive ids
-    remapped with them, and (``empty_round``) a round whose categories have
-    no detection: the rounds put together give lvis-api's numbers."""
+                                                      rounds):
+    """More categories than one round evaluates, ids sparse and out of file
+    order, negative and not-exhaustive ids remapped with them, in rounds of
+    CATEGORIES_PER_ROUND categories, with a round whose categories have no
+    detection (``empty``), or in rounds bound by (image, category) pairs
+    with categories evaluated nowhere, rounds of them alone included
+    (``pairs``): the rounds put together give lvis-api's numbers."""
     import json
 
-    from apa_mmdet.evaluation.metrics.fast_lvis_metric import \
-        CATEGORIES_PER_ROUND
-    num_classes = 2 * CATEGORIES_PER_ROUND + 44
+    from apa_mmdet.evaluation.metrics import fast_lvis_metric
+    per_round = fast_lvis_metric.CATEGORIES_PER_ROUND
+    num_classes = 2 * per_round + 44
     val = generate_lvis(str(tmp_path / 'set'), num_classes=num_classes,
                         num_train=num_classes, num_val=num_classes,
                         image_size=48,
@@ -155,24 +157,75 @@ def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path, monkeypatch,
     assert any(image['neg_category_ids'] for image in data['images'])
     assert any(image['not_exhaustive_category_ids']
                for image in data['images'])
+    nowhere = set(sorted(new_id.values())[10:20])
+    if rounds == 'pairs':  # ten categories in a row evaluated nowhere
+        data['annotations'] = [ann for ann in data['annotations']
+                               if ann['category_id'] not in nowhere]
+        for image in data['images']:
+            for key in ('neg_category_ids', 'not_exhaustive_category_ids'):
+                image[key] = [c for c in image[key] if c not in nowhere]
     shuffled = tmp_path / 'shuffled.json'
     shuffled.write_text(json.dumps(data))
     samples = ground_truth_predictions(str(shuffled), 0.3, seed=2)
-    if empty_round:  # no detection of the second round's categories
+    if rounds == 'empty':  # no detection of the second round's categories
         file_order = [c['id'] for c in data['categories']]
-        second = sorted(new_id.values())[
-            CATEGORIES_PER_ROUND:2 * CATEGORIES_PER_ROUND]
+        second = sorted(new_id.values())[per_round:2 * per_round]
         dropped = torch.tensor([file_order.index(c) for c in second])
         for sample in samples:
             pred = sample['pred_instances']
             kept = ~torch.isin(pred['labels'], dropped)
             pred.update({key: value[kept] for key, value in pred.items()})
+    if rounds == 'pairs':
+        monkeypatch.setattr(fast_lvis_metric, 'CATEGORIES_PER_ROUND', 4)
+        monkeypatch.setattr(fast_lvis_metric, 'PAIRS_PER_ROUND', 60)
+    made = []
+    category_rounds = fast_lvis_metric.category_rounds
+
+    def recorded(*args):
+        for round_ids, image_ids in category_rounds(*args):
+            made.append((round_ids.tolist(), image_ids))
+            yield round_ids, image_ids
+
+    monkeypatch.setattr(fast_lvis_metric, 'category_rounds', recorded)
     _, unrounded = metrics_of_both_equal(str(shuffled), samples, monkeypatch,
                                          num_classes)
     evaluated = unrounded['bbox']['category_ap']
     assert sorted(evaluated) == sorted(new_id.values())
-    assert sum(not np.isnan(ap) for ap in evaluated.values()) > \
-        CATEGORIES_PER_ROUND
+    assert sum(not np.isnan(ap) for ap in evaluated.values()) > per_round
+    assert [c for ids, _ in made for c in ids] == 2 * sorted(new_id.values())
+    if rounds == 'pairs':
+        assert all(np.isnan(evaluated[c]) for c in nowhere)
+        assert any(len(image_ids) == 0 for _, image_ids in made)
+        assert all(len(ids) == 1 or len(ids) * len(image_ids) <= 60
+                   for ids, image_ids in made)
+        assert len(made) > 2 * num_classes / 4
+    else:
+        assert len(made) == 2 * 3
+
+
+def test_category_rounds_bound_categories_and_pairs():
+    """Rounds keep the categories' order and take the union of their
+    images; a round closes before it would pass max_categories or
+    max_pairs (images x categories); without images, rounds of
+    max_categories on every image."""
+    from apa_mmdet.evaluation.metrics.fast_lvis_metric import \
+        category_rounds
+    images_of = {1: np.array([1, 2]), 2: np.array([2, 3]),
+                 3: np.arange(10, 20), 5: np.array([1])}
+    cat_ids = np.array([1, 2, 3, 4, 5, 6])
+
+    def rounds(*args):
+        return [(ids.tolist(), None if images is None else images.tolist())
+                for ids, images in category_rounds(cat_ids, *args)]
+
+    assert rounds(images_of, 3, 8) == [([1, 2], [1, 2, 3]),
+                                       ([3], list(range(10, 20))),
+                                       ([4, 5, 6], [1])]
+    assert rounds(images_of, 2, 8) == [([1, 2], [1, 2, 3]),
+                                       ([3], list(range(10, 20))),
+                                       ([4, 5], [1]), ([6], [])]
+    assert rounds(None, 4, 8) == [([1, 2, 3, 4], None), ([5, 6], None)]
+    assert list(category_rounds(cat_ids[:0], images_of, 4, 8)) == []
 
 
 def test_without_ann_file_it_is_lvis_metric(lvis_val):

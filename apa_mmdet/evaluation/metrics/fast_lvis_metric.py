@@ -5,7 +5,8 @@ import contextlib
 import gc
 import itertools
 from collections import OrderedDict
-from typing import Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 from mmdet.evaluation.metrics import LVISMetric
@@ -25,9 +26,12 @@ KEYS = OrderedDict(
 DEFAULT_ITEMS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc',
                  'APf')
 MAX_DETS = 300  # LVIS's limit per image, highest scores first
-# categories matched and accumulated at a time: the matching state grows
-# with categories x images, so LVIS v1 val runs in ~10 rounds
+# categories matched and accumulated at a time, each round on the images
+# where its categories are evaluated: the matching state grows with the
+# (image, category) pairs of a round (faster-coco-eval keeps a dict entry
+# for each), and the detection dicts with its categories
 CATEGORIES_PER_ROUND = 128
+PAIRS_PER_ROUND = 2**18
 
 
 class PackedRLEs:
@@ -80,6 +84,45 @@ def cyclic_gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+def _grouped(keys: np.ndarray, values: np.ndarray) -> Dict[int, np.ndarray]:
+    """``values`` grouped by ``keys`` (sorted by key): key -> values."""
+    if not len(keys):
+        return {}
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return dict(zip(keys[starts].tolist(), np.split(values, starts[1:])))
+
+
+def category_rounds(
+    cat_ids: np.ndarray,
+    images_of: Optional[Dict[int, np.ndarray]], max_categories: int,
+    max_pairs: int
+) -> Iterator[Tuple[np.ndarray, Optional[np.ndarray]]]:
+    """Split ``cat_ids`` into consecutive rounds, each with the ids of the
+    images it is scored on: the union of ``images_of`` its categories.
+
+    A round takes categories in order while it has at most
+    ``max_categories`` of them and (image, category) pairs (its images ×
+    its categories) within ``max_pairs``; a category whose own pairs
+    exceed it is a round alone. Without ``images_of`` rounds are every
+    image's (``None``), ``max_categories`` categories each.
+    """
+    if images_of is None:
+        for start in range(0, len(cat_ids), max_categories):
+            yield cat_ids[start:start + max_categories], None
+        return
+    start, images = 0, np.zeros(0, dtype=np.int64)
+    for end, cat_id in enumerate(cat_ids.tolist()):
+        own = images_of.get(cat_id, np.zeros(0, dtype=np.int64))
+        merged = np.union1d(images, own)
+        if end > start and (end - start == max_categories
+                            or len(merged) * (end - start + 1) > max_pairs):
+            yield cat_ids[start:end], images
+            start, merged = end, own
+        images = merged
+    if len(cat_ids):
+        yield cat_ids[start:], images
 
 
 @METRICS.register_module()
@@ -178,18 +221,25 @@ class FastLVISMetric(LVISMetric):
                 self._gt = COCO(path, print_function=lambda *a: None)
         return self._gt
 
-    def _evaluated_categories(self) -> Dict[int, np.ndarray]:
-        """Per image, the category ids LVIS evaluates: those of its ground
-        truth and its ``neg_category_ids``."""
+    def _where_evaluated(
+            self) -> Tuple[Dict[int, np.ndarray], Dict[int, np.ndarray]]:
+        """Where LVIS evaluates a category: per image, the category ids of
+        its ground truth and its ``neg_category_ids`` (every image of the
+        file, empty where none); per category, the ids of those images
+        (ascending; categories evaluated nowhere are left out)."""
         if self._evaluated is None:
             gt = self._ground_truth()
-            evaluated = {image_id: set(image.get('neg_category_ids', ()))
-                         for image_id, image in gt.imgs.items()}
-            for ann in gt.dataset['annotations']:
-                evaluated[ann['image_id']].add(ann['category_id'])
-            self._evaluated = {
-                image_id: np.fromiter(ids, dtype=np.int64, count=len(ids))
-                for image_id, ids in evaluated.items()}
+            pairs = {(image_id, category_id)
+                     for image_id, image in gt.imgs.items()
+                     for category_id in image.get('neg_category_ids', ())}
+            pairs.update((ann['image_id'], ann['category_id'])
+                         for ann in gt.dataset['annotations'])
+            pairs = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+            by_image = dict.fromkeys(gt.imgs, np.zeros(0, dtype=np.int64))
+            by_image.update(_grouped(pairs[:, 0], pairs[:, 1]))
+            by_category = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
+            self._evaluated = by_image, _grouped(by_category[:, 1],
+                                                 by_category[:, 0])
         return self._evaluated
 
     def _selected(self, results: List[dict], iou_type: str,
@@ -199,7 +249,7 @@ class FastLVISMetric(LVISMetric):
         (stable order among equal scores); with ``evaluated_only`` then
         only those of categories LVIS evaluates on their image (lvis-api
         and faster-coco-eval ignore the others)."""
-        evaluated = self._evaluated_categories() if evaluated_only else {}
+        evaluated = self._where_evaluated()[0] if evaluated_only else {}
         columns = dict(result=[], row=[], category=[], score=[], box=[])
         for index, res in enumerate(results):
             image_id = res['img_id']
@@ -270,17 +320,23 @@ class FastLVISMetric(LVISMetric):
             self.metrics = all_metrics
 
     def _accumulate(self, gt, results: List[dict], selection: Selection,
-                    iou_type: str, cat_ids: np.ndarray):
+                    iou_type: str, cat_ids: np.ndarray,
+                    evaluated_only: bool):
         """Precision (T, R, K, A) and recall (T, K, A) of every category
         of ``cat_ids`` (ascending, as the evaluator orders them), and the
         evaluation parameters. Categories are independent: they are
-        matched and accumulated ``CATEGORIES_PER_ROUND`` at a time, each
-        round from the detection dicts of its own categories only (so that
-        no more than a round's dicts and mask RLE copies are alive)."""
+        matched and accumulated in rounds (:func:`category_rounds`), each
+        on the images where its categories are evaluated (with
+        ``evaluated_only``, where ``selection`` has its detections too) and
+        from the detection dicts of its own categories only, so that no
+        more than a round's matching state, dicts and mask RLE copies are
+        alive."""
         from faster_coco_eval import COCOeval_faster
+        images_of = self._where_evaluated()[1] if evaluated_only else None
+        all_images = sorted(gt.imgs)
         precision, recall = [], []
-        for start in range(0, len(cat_ids), CATEGORIES_PER_ROUND):
-            round_ids = cat_ids[start:start + CATEGORIES_PER_ROUND]
+        for round_ids, image_ids in category_rounds(
+                cat_ids, images_of, CATEGORIES_PER_ROUND, PAIRS_PER_ROUND):
             indices = np.flatnonzero(np.isin(selection.category, round_ids))
             detections = gt.loadRes(self._detections(
                 results, selection, iou_type, indices))
@@ -289,6 +345,12 @@ class FastLVISMetric(LVISMetric):
                                         print_function=lambda *a: None)
             evaluator.params.maxDets = [MAX_DETS]
             evaluator.params.catIds = round_ids.tolist()
+            if image_ids is not None:
+                # categories evaluated nowhere have no ground truth and no
+                # detections: any one image gives their empty result (an
+                # empty list would mean every image)
+                evaluator.params.imgIds = (image_ids.tolist()
+                                           or all_images[:1])
             evaluator.evaluate()
             evaluator.accumulate()
             precision.append(evaluator.eval['precision'][..., -1])
@@ -340,8 +402,10 @@ class FastLVISMetric(LVISMetric):
             with cyclic_gc_paused():
                 # all of them when none is evaluated: the metrics are then
                 # lvis-api's for detections that match nothing
+                evaluated_only = True
                 selection = self._selected(results, metric, cat_ids, True)
                 if not len(selection.result):
+                    evaluated_only = False
                     selection = self._selected(results, metric, cat_ids,
                                                False)
                 if not len(selection.result):
@@ -350,7 +414,8 @@ class FastLVISMetric(LVISMetric):
                     break
                 eval_ids = np.sort(cat_ids)
                 precision, recall, params = self._accumulate(
-                    gt, results, selection, metric, eval_ids)
+                    gt, results, selection, metric, eval_ids,
+                    evaluated_only)
                 del selection
             frequencies = np.array(
                 [gt.cats[int(c)]['frequency'] for c in eval_ids])
