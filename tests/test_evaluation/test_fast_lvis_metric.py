@@ -135,6 +135,8 @@ def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path, monkeypatch,
     (``pairs``): the rounds put together give lvis-api's numbers."""
     import json
 
+    from faster_coco_eval import COCOeval_faster
+
     from apa_mmdet.evaluation.metrics import fast_lvis_metric
     per_round = fast_lvis_metric.CATEGORIES_PER_ROUND
     num_classes = 2 * per_round + 44
@@ -187,6 +189,15 @@ def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path, monkeypatch,
             yield round_ids, image_ids
 
     monkeypatch.setattr(fast_lvis_metric, 'category_rounds', recorded)
+    scored = []  # (categories, images) each evaluator was given
+    evaluate_round = COCOeval_faster.evaluate
+
+    def recorded_evaluate(evaluator):
+        scored.append((len(evaluator.params.catIds),
+                       len(evaluator.params.imgIds)))
+        return evaluate_round(evaluator)
+
+    monkeypatch.setattr(COCOeval_faster, 'evaluate', recorded_evaluate)
     _, unrounded = metrics_of_both_equal(str(shuffled), samples, monkeypatch,
                                          num_classes)
     evaluated = unrounded['bbox']['category_ap']
@@ -198,9 +209,12 @@ def test_hundreds_of_categories_in_shuffled_sparse_ids(tmp_path, monkeypatch,
         assert any(len(image_ids) == 0 for _, image_ids in made)
         assert all(len(ids) == 1 or len(ids) * len(image_ids) <= 60
                    for ids, image_ids in made)
+        assert all(categories == 1 or categories * images <= 60
+                   for categories, images in scored)
         assert len(made) > 2 * num_classes / 4
     else:
         assert len(made) == 2 * 3
+    assert len(scored) == len(made)
 
 
 def test_category_rounds_bound_categories_and_pairs():
