@@ -5,8 +5,7 @@ import contextlib
 import gc
 import itertools
 from collections import OrderedDict
-from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmdet.evaluation.metrics import LVISMetric
@@ -14,7 +13,7 @@ from mmdet.registry import METRICS
 from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 
-from ..functional import encode_masks
+from ..functional import category_rounds, encode_masks, grouped
 from .lvis_summary import category_ap, summarize
 
 # lvis-api's result names (in its order) -> faster-coco-eval's labels
@@ -84,45 +83,6 @@ def cyclic_gc_paused():
     finally:
         if enabled:
             gc.enable()
-
-
-def _grouped(keys: np.ndarray, values: np.ndarray) -> Dict[int, np.ndarray]:
-    """``values`` grouped by ``keys`` (sorted by key): key -> values."""
-    if not len(keys):
-        return {}
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return dict(zip(keys[starts].tolist(), np.split(values, starts[1:])))
-
-
-def category_rounds(
-    cat_ids: np.ndarray,
-    images_of: Optional[Dict[int, np.ndarray]], max_categories: int,
-    max_pairs: int
-) -> Iterator[Tuple[np.ndarray, Optional[np.ndarray]]]:
-    """Split ``cat_ids`` into consecutive rounds, each with the ids of the
-    images it is scored on: the union of ``images_of`` its categories.
-
-    A round takes categories in order while it has at most
-    ``max_categories`` of them and (image, category) pairs (its images ×
-    its categories) within ``max_pairs``; a category whose own pairs
-    exceed it is a round alone. Without ``images_of`` rounds are every
-    image's (``None``), ``max_categories`` categories each.
-    """
-    if images_of is None:
-        for start in range(0, len(cat_ids), max_categories):
-            yield cat_ids[start:start + max_categories], None
-        return
-    start, images = 0, np.zeros(0, dtype=np.int64)
-    for end, cat_id in enumerate(cat_ids.tolist()):
-        own = images_of.get(cat_id, np.zeros(0, dtype=np.int64))
-        merged = np.union1d(images, own)
-        if end > start and (end - start == max_categories
-                            or len(merged) * (end - start + 1) > max_pairs):
-            yield cat_ids[start:end], images
-            start, merged = end, own
-        images = merged
-    if len(cat_ids):
-        yield cat_ids[start:], images
 
 
 @METRICS.register_module()
@@ -236,10 +196,10 @@ class FastLVISMetric(LVISMetric):
                          for ann in gt.dataset['annotations'])
             pairs = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
             by_image = dict.fromkeys(gt.imgs, np.zeros(0, dtype=np.int64))
-            by_image.update(_grouped(pairs[:, 0], pairs[:, 1]))
+            by_image.update(grouped(pairs[:, 0], pairs[:, 1]))
             by_category = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
-            self._evaluated = by_image, _grouped(by_category[:, 1],
-                                                 by_category[:, 0])
+            self._evaluated = by_image, grouped(by_category[:, 1],
+                                                by_category[:, 0])
         return self._evaluated
 
     def _selected(self, results: List[dict], iou_type: str,
@@ -333,7 +293,6 @@ class FastLVISMetric(LVISMetric):
         alive."""
         from faster_coco_eval import COCOeval_faster
         images_of = self._where_evaluated()[1] if evaluated_only else None
-        all_images = sorted(gt.imgs)
         precision, recall = [], []
         for round_ids, image_ids in category_rounds(
                 cat_ids, images_of, CATEGORIES_PER_ROUND, PAIRS_PER_ROUND):
@@ -350,7 +309,7 @@ class FastLVISMetric(LVISMetric):
                 # detections: any one image gives their empty result (an
                 # empty list would mean every image)
                 evaluator.params.imgIds = (image_ids.tolist()
-                                           or all_images[:1])
+                                           or [next(iter(gt.imgs))])
             evaluator.evaluate()
             evaluator.accumulate()
             precision.append(evaluator.eval['precision'][..., -1])
